@@ -1,0 +1,45 @@
+"""Shared test setup: the suite runs against real PostgreSQL, Redis and NATS servers.
+
+`make test` starts them when absent and gives each run its own database, Redis key
+namespace and JetStream stream (see the Makefile's TEST_ENV).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+
+import pytest
+import redis
+from django.conf import settings
+
+FIXTURES = Path(__file__).parent / "fixtures"
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    engine = settings.DATABASES["default"]["ENGINE"]
+    if "postgresql" not in engine and not os.environ.get("CIO_ALLOW_NON_PG_TESTS"):
+        raise pytest.UsageError(
+            f"tests run against PostgreSQL, got {engine}; use `make test` "
+            "(or set DATABASE_URL=postgres://postgres@127.0.0.1:5432/cio_dev)"
+        )
+
+
+@pytest.fixture
+def redis_client() -> Iterator[redis.Redis]:
+    """A client on the test Redis; every key of this run's namespace is removed afterwards."""
+    client = redis.Redis.from_url(settings.REDIS_URL)
+    yield client
+    for key in client.scan_iter(match=f"{settings.CIO_NAMESPACE}:*", count=1000):
+        client.delete(key)
+    client.close()
+
+
+@pytest.fixture
+async def nats_client() -> AsyncIterator[object]:
+    import nats
+
+    nc = await nats.connect(settings.NATS_URL, connect_timeout=3)
+    yield nc
+    await nc.drain()
