@@ -153,8 +153,69 @@ NURSE_POLICY_REFRESH_S = env_float("NURSE_POLICY_REFRESH_S", 5.0, minimum=0.1)
 NURSE_BUDGET_MS = env_float("NURSE_BUDGET_MS", 50.0, minimum=0.1)
 NURSE_DEDUP_WINDOW_S = env_int("NURSE_DEDUP_WINDOW_S", 60, minimum=1)
 NURSE_MAX_PAYLOAD_BYTES = env_int("NURSE_MAX_PAYLOAD_BYTES", 65536, minimum=1024)
+NURSE_POSITIONS_MAX_AGE_S = env_float("NURSE_POSITIONS_MAX_AGE_S", 120.0, minimum=0.0)
 NURSE_DECISION_STREAM = env_str("NURSE_DECISION_STREAM", "CIO_DECISIONS")
 NURSE_DECISION_SUBJECT_PREFIX = env_str("NURSE_DECISION_SUBJECT_PREFIX", "cio.decision")
+
+# --- Alerts ---------------------------------------------------------------------------------
+# Channel settings (names fixed by the spec). A channel counts as configured only when its
+# settings exist; unconfigured channels are skipped and recorded as such. See docs/alerts.md.
+EMAIL_BACKEND = env_str("EMAIL_BACKEND", "django.core.mail.backends.smtp.EmailBackend")
+EMAIL_HOST = env_str("EMAIL_HOST", "")
+EMAIL_PORT = env_int("EMAIL_PORT", 587, minimum=1)
+EMAIL_HOST_USER = env_str("EMAIL_HOST_USER", "")
+EMAIL_HOST_PASSWORD = env_str("EMAIL_HOST_PASSWORD", "")
+EMAIL_USE_TLS = env_bool("EMAIL_USE_TLS", True)  # STARTTLS
+EMAIL_USE_SSL = env_bool("EMAIL_USE_SSL", False)  # implicit TLS (port 465)
+if EMAIL_USE_TLS and EMAIL_USE_SSL:
+    raise ImproperlyConfigured("EMAIL_USE_TLS and EMAIL_USE_SSL are mutually exclusive")
+EMAIL_TIMEOUT = env_int("EMAIL_TIMEOUT", 10, minimum=1)
+ALERT_EMAIL_TO = env_list("ALERT_EMAIL_TO", [])
+ALERT_EMAIL_FROM = env_str("ALERT_EMAIL_FROM", "petrosa-cio@localhost")
+ALERT_EMAIL_SUBJECT_PREFIX = env_str("ALERT_EMAIL_SUBJECT_PREFIX", "[petrosa-cio] ")
+GRAFANA_URL = env_optional("GRAFANA_URL")
+GRAFANA_API_TOKEN = env_optional("GRAFANA_API_TOKEN")
+GRAFANA_WEBHOOK_URL = env_optional("GRAFANA_WEBHOOK_URL")  # optional contact-point webhook
+ALERT_WEBHOOK_URL = env_optional("ALERT_WEBHOOK_URL")
+ALERT_WEBHOOK_FORMAT = env_str("ALERT_WEBHOOK_FORMAT", "auto")  # auto | slack | telegram | json
+ALERT_WEBHOOK_CHAT_ID = env_optional("ALERT_WEBHOOK_CHAT_ID")  # Telegram only
+if ALERT_WEBHOOK_FORMAT not in {"auto", "slack", "telegram", "json"}:
+    raise ImproperlyConfigured(f"ALERT_WEBHOOK_FORMAT={ALERT_WEBHOOK_FORMAT!r} is not one of "
+                               "auto, slack, telegram, json")
+if ALERT_WEBHOOK_URL and not ALERT_WEBHOOK_CHAT_ID and (
+    ALERT_WEBHOOK_FORMAT == "telegram"
+    or (ALERT_WEBHOOK_FORMAT == "auto" and "api.telegram.org" in ALERT_WEBHOOK_URL)
+):
+    raise ImproperlyConfigured("a Telegram ALERT_WEBHOOK_URL needs ALERT_WEBHOOK_CHAT_ID")
+ALERT_NATS_URL = env_str("ALERT_NATS_URL", NATS_URL)
+ALERT_NATS_SUBJECT_PREFIX = env_str("ALERT_NATS_SUBJECT_PREFIX", "cio.alerts")
+ALERT_OTLP_ENDPOINT = env_optional("OTEL_EXPORTER_OTLP_ENDPOINT")  # e.g. http://collector:4318
+ALERT_HTTP_TIMEOUT_S = env_float("ALERT_HTTP_TIMEOUT_S", 5.0, minimum=0.1)
+# Distillation, rate limits, retries.
+ALERT_DEDUP_WINDOW_S = env_int("ALERT_DEDUP_WINDOW_S", 300, minimum=1)
+ALERT_DEDUP_MAX_S = env_int("ALERT_DEDUP_MAX_S", 3600, minimum=1)
+ALERT_RATE_LIMIT_PER_MIN = env_float("ALERT_RATE_LIMIT_PER_MIN", 20.0, minimum=0.01)
+ALERT_RATE_LIMIT_BURST = env_int("ALERT_RATE_LIMIT_BURST", 10, minimum=1)
+ALERT_BACKOFF_BASE_S = env_float("ALERT_BACKOFF_BASE_S", 5.0, minimum=0.01)
+ALERT_BACKOFF_MAX_S = env_float("ALERT_BACKOFF_MAX_S", 600.0, minimum=0.01)
+ALERT_CLAIM_LEASE_S = env_float("ALERT_CLAIM_LEASE_S", 120.0, minimum=0.1)
+ALERT_SWEEP_MAX = env_int("ALERT_SWEEP_MAX", 500, minimum=1)
+ALERT_DEGRADED_GRACE_S = env_int("ALERT_DEGRADED_GRACE_S", 60, minimum=0)
+ALERT_HEALTH_TTL_S = env_int("ALERT_HEALTH_TTL_S", 120, minimum=1)
+# Watchdogs and the beat schedule.
+ALERT_NURSE_SILENCE_S = env_float("ALERT_NURSE_SILENCE_S", 30.0, minimum=1)
+ALERT_DELIVER_INTERVAL_S = env_float("ALERT_DELIVER_INTERVAL_S", 15.0, minimum=0.5)
+ALERT_WATCHDOG_INTERVAL_S = env_float("ALERT_WATCHDOG_INTERVAL_S", 10.0, minimum=0.5)
+# Lets parallel test runs (and deployments sharing a broker) keep their own Celery queue.
+CELERY_TASK_DEFAULT_QUEUE = env_str("CELERY_TASK_DEFAULT_QUEUE", "celery")
+CELERY_BEAT_SCHEDULE = {
+    **globals().get("CELERY_BEAT_SCHEDULE", {}),
+    "alerts.deliver_due": {"task": "alerts.deliver_due", "schedule": ALERT_DELIVER_INTERVAL_S,
+                           "options": {"expires": ALERT_DELIVER_INTERVAL_S * 2}},
+    "alerts.run_watchdogs": {"task": "alerts.run_watchdogs",
+                             "schedule": ALERT_WATCHDOG_INTERVAL_S,
+                             "options": {"expires": ALERT_WATCHDOG_INTERVAL_S * 2}},
+}
 
 LOGGING = {
     "version": 1,

@@ -45,6 +45,10 @@ _FRACTION_FIELDS = frozenset({"stop_loss_pct", "take_profit_pct", "position_size
 _PRICE_FIELDS = frozenset({"price", "current_price"})
 _RANGE_TYPES = frozenset({"greater_than_equal", "less_than_equal", "greater_than", "less_than"})
 _ENUM_TYPES = frozenset({"enum", "literal_error"})
+# A string, a bool or a fraction where a JSON number (or integer) belongs.
+_NUMBER_TYPES = frozenset(
+    {"finite_number", "float_type", "float_parsing", "int_type", "int_parsing", "int_from_float"}
+)
 _MAX_DETAIL_ERRORS = 20
 
 
@@ -79,7 +83,7 @@ def _code_for(error: Any, required: frozenset[str]) -> str:
     ):
         # null, "" and whitespace carry no value: the field is missing, not malformed.
         return ContractCode.MISSING_FIELD.value
-    if kind == "finite_number":
+    if kind in _NUMBER_TYPES:
         return ContractCode.INVALID_NUMBER.value
     if kind == "model_type" and not loc:
         return ContractCode.NOT_OBJECT.value

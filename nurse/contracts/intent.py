@@ -108,7 +108,7 @@ def _intent_timestamp(value: object) -> datetime:
     if isinstance(value, str):
         return parse_iso_timestamp(value)
     if isinstance(value, int | float) and not isinstance(value, bool):
-        if not math.isfinite(value):
+        if isinstance(value, float) and not math.isfinite(value):
             raise PydanticCustomError("CONTRACT_INVALID_NUMBER", "timestamp must be finite")
         try:
             seconds = value / 1000 if abs(value) >= _MS_THRESHOLD else value
@@ -123,6 +123,11 @@ def _intent_timestamp(value: object) -> datetime:
 
 
 IntentTimestamp = Annotated[datetime, BeforeValidator(_intent_timestamp)]
+
+
+def _is_action(value: object) -> bool:
+    # Membership is tested only on strings: the value may be any JSON, lists included.
+    return isinstance(value, str) and value in ACTIONS
 
 
 def _short(value: object) -> str:
@@ -212,14 +217,14 @@ class Intent(BaseModel):
                 )
             if action is None:
                 data["action"] = action = mapped
-            elif action in ACTIONS and action != mapped:
+            elif _is_action(action) and action != mapped:
                 raise PydanticCustomError(
                     "CONTRACT_ACTION_CONFLICT",
                     "action {action} disagrees with side {side}",
                     {"action": action, "side": _short(side), "field": "side"},
                 )
         signal_type = data.get("signal_type")
-        if signal_type in ACTIONS and action in ACTIONS and signal_type != action:
+        if _is_action(signal_type) and _is_action(action) and signal_type != action:
             raise PydanticCustomError(
                 "CONTRACT_ACTION_CONFLICT",
                 "action {action} disagrees with signal_type {signal_type}",

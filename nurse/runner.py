@@ -1,0 +1,503 @@
+"""The Nurse process: NATS in, decisions out, one asyncio loop.
+
+1. Intents (queue group ``cio-nurse``) and audit requests land in one in-memory batch queue.
+2. The batch worker runs the in-memory rules per intent, then one pipelined Redis round
+   trip for the whole batch (duplicates, rates, exposure), then publishes every decision to
+   JetStream and waits for the acks, and only then publishes approved signals: a signal is
+   never on the bus without a durable decision (zero phantom trades).
+3. Side loops: heartbeat (request-reply and periodic publish), policy swaps (on
+   ``cio.policy.updated`` and a periodic Redis re-read), exchange filters, dependency
+   checks, fills from ``execution.events.>`` into the exposure ledger, instance registry.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import time
+from collections import deque
+from dataclasses import dataclass, field
+from typing import Any
+
+import nats
+import redis.asyncio as aioredis
+from nats.aio.msg import Msg
+from nats.js.api import StorageType, StreamConfig
+
+from nurse.gate import Gate, Pending, Verdict, default_instance_id, subject_token
+from nurse.ledger import Ledger
+from nurse.policy import CompiledPolicy, exchange_filters_from_info
+
+logger = logging.getLogger("nurse")
+
+HEARTBEAT_SUBJECT = "cio.heartbeat"
+AUDIT_SUBJECT = "cio.nurse.audit"
+POLICY_SUBJECT = "cio.policy.updated"
+BLOCKED_PREFIX = "cio.nurse.blocked"
+EXECUTION_SUBJECT = "execution.events.>"
+
+
+@dataclass(slots=True)
+class NurseConfig:
+    """Everything the runner needs, resolved from Django settings by the command."""
+
+    nats_url: str
+    redis_url: str
+    namespace: str
+    intent_subjects: list[str]
+    queue_group: str = "cio-nurse"
+    signal_prefix: str = "signals.trading"
+    decision_stream: str = "CIO_DECISIONS"
+    decision_prefix: str = "cio.decision"
+    heartbeat_interval_s: float = 10.0
+    policy_refresh_s: float = 5.0
+    budget_ms: float = 50.0
+    dedup_window_s: int = 60
+    max_payload_bytes: int = 65536
+    version: str = "0.1.0"
+    service: str = "petrosa-cio"
+    instance: str = field(default_factory=default_instance_id)
+    max_batch: int = 256
+    max_queue: int = 50_000
+    ack_timeout_s: float = 2.0
+    redis_timeout_s: float = 0.02
+    # Age after which the engine's position snapshot is too old to size exposure against;
+    # 0 trusts fill-by-fill accounting alone (an operator's explicit choice).
+    positions_max_age_s: float = 120.0
+    db_check: Any = None  # a sync callable returning True when the database answers
+
+
+@dataclass(slots=True)
+class _Item:
+    raw: bytes
+    traceparent: str | None
+    received: float
+    started: float
+    reply: str | None  # set for request-reply audits
+
+
+class NurseRunner:
+    """One gate instance bound to NATS and Redis."""
+
+    def __init__(self, config: NurseConfig) -> None:
+        self.cfg = config
+        self.gate = Gate(instance=config.instance, signal_prefix=config.signal_prefix,
+                         budget_ms=config.budget_ms, max_bytes=config.max_payload_bytes,
+                         dedup_window_s=config.dedup_window_s, source=config.service)
+        self.nc: Any = None
+        self.js: Any = None
+        self.redis: aioredis.Redis | None = None
+        self.ledger: Ledger | None = None
+        self.queue: deque[_Item] = deque()
+        self.wakeup = asyncio.Event()
+        self.acks: dict[str, asyncio.Future[bool]] = {}
+        self.ack_inbox = ""
+        self.deps = {"nats": "down", "redis": "down", "db": "down"}
+        self.alerts_degraded = False
+        self.started_at = time.time()
+        self.counters = {"approved": 0, "blocked": 0, "rejected": 0, "timeouts": 0,
+                         "overload": 0}
+        self._stopping = asyncio.Event()
+        self._tasks: list[asyncio.Task[Any]] = []
+
+    # -- lifecycle -------------------------------------------------------------------------
+    async def start(self) -> None:
+        cfg = self.cfg
+        self.redis = aioredis.Redis.from_url(cfg.redis_url, socket_timeout=1,
+                                             socket_connect_timeout=1)
+        self.ledger = Ledger(self.redis, cfg.namespace, dedup_window_s=cfg.dedup_window_s,
+                             positions_max_age_s=cfg.positions_max_age_s)
+        self.nc = await nats.connect(
+            cfg.nats_url, name=f"cio-nurse-{cfg.instance}", max_reconnect_attempts=-1,
+            reconnect_time_wait=0.5, pending_size=64 * 1024 * 1024,
+            disconnected_cb=self._on_disconnect, reconnected_cb=self._on_reconnect)
+        self.deps["nats"] = "ok"
+        self.js = self.nc.jetstream()
+        await self._ensure_stream()
+        await self._refresh_policy()
+        await self._refresh_exchange()
+        self.ack_inbox = f"_INBOX.cio-nurse.{subject_token(cfg.instance)}.{id(self)}"
+        await self.nc.subscribe(f"{self.ack_inbox}.*", cb=self._on_ack)
+        for subject in cfg.intent_subjects:
+            await self.nc.subscribe(subject, queue=cfg.queue_group, cb=self._on_intent,
+                                    pending_msgs_limit=cfg.max_queue * 2,
+                                    pending_bytes_limit=512 * 1024 * 1024)
+        await self.nc.subscribe(AUDIT_SUBJECT, queue=cfg.queue_group, cb=self._on_intent)
+        await self.nc.subscribe(HEARTBEAT_SUBJECT, queue=f"{cfg.queue_group}-hb",
+                                cb=self._on_heartbeat_request)
+        await self.nc.subscribe(POLICY_SUBJECT, cb=self._on_policy_updated)
+        await self.nc.subscribe(EXECUTION_SUBJECT, queue=f"{cfg.queue_group}-positions",
+                                cb=self._on_execution)
+        await self.nc.flush()
+        for coro in (self._batch_loop(), self._heartbeat_loop(), self._refresh_loop(),
+                     self._dependency_loop()):
+            self._tasks.append(asyncio.create_task(coro))
+        logger.info("nurse %s started: policy v%s, subjects %s", cfg.instance,
+                    self.gate.policy.version if self.gate.policy else None,
+                    cfg.intent_subjects)
+
+    async def run_forever(self) -> None:
+        await self.start()
+        await self._stopping.wait()
+        await self.stop()
+
+    def request_stop(self) -> None:
+        self._stopping.set()
+
+    async def stop(self) -> None:
+        for task in self._tasks:
+            task.cancel()
+        for task in self._tasks:
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
+        if self.nc is not None and not self.nc.is_closed:
+            with contextlib.suppress(Exception):
+                await self.nc.drain()
+        if self.redis is not None:
+            with contextlib.suppress(Exception):
+                await self.redis.hdel(self._instances_key(), self.cfg.instance)
+            await self.redis.aclose()
+
+    async def _ensure_stream(self) -> None:
+        cfg = self.cfg
+        stream = StreamConfig(name=cfg.decision_stream, subjects=[f"{cfg.decision_prefix}.>"],
+                              storage=StorageType.FILE, max_age=7 * 86400,
+                              duplicate_window=120.0)
+        try:
+            await self.js.stream_info(cfg.decision_stream)
+        except nats.js.errors.NotFoundError:
+            await self.js.add_stream(stream)
+
+    async def _on_disconnect(self) -> None:
+        self.deps["nats"] = "down"
+
+    async def _on_reconnect(self) -> None:
+        self.deps["nats"] = "ok"
+
+    # -- intake ----------------------------------------------------------------------------
+    async def _on_intent(self, msg: Msg) -> None:
+        started = time.perf_counter()
+        headers = msg.headers
+        item = _Item(msg.data, headers.get("traceparent") if headers else None, time.time(),
+                     started, msg.reply or None)
+        if len(self.queue) >= self.cfg.max_queue:
+            self.counters["overload"] += 1
+            if item.reply:
+                await self._reply_error(item.reply, "RETRY_SAFE", "the gate is overloaded")
+                return
+            # Pub-sub intents are still decided (blocked) so nothing is silently lost.
+        self.queue.append(item)
+        self.wakeup.set()
+
+    async def _batch_loop(self) -> None:
+        while True:
+            if not self.queue:
+                self.wakeup.clear()
+                await self.wakeup.wait()
+            batch: list[_Item] = []
+            while self.queue and len(batch) < self.cfg.max_batch:
+                batch.append(self.queue.popleft())
+            try:
+                await self._process(batch)
+            except Exception:
+                logger.exception("batch of %d failed; deciding them blocked", len(batch))
+                await self._fail_batch(batch)
+
+    async def _process(self, batch: list[_Item]) -> None:
+        gate = self.gate
+        overloaded = len(self.queue) >= self.cfg.max_queue
+        pendings: list[Pending] = []
+        for item in batch:
+            pending = gate.prepare(item.raw, header_traceparent=item.traceparent,
+                                   received=item.received, started=item.started)
+            if overloaded and pending.reserve is not None and not pending.reducing:
+                pending.reasons.append(("GATE_OVERLOAD", "intake queue full"))
+                pending.reserve = None
+            pendings.append(pending)
+        asks = [p for p in pendings if p.reserve is not None]
+        answers: dict[str, tuple[str, str] | None] = {}
+        if asks:
+            answers = await self._ask_ledger(asks)
+        now = time.time()
+        verdicts = []
+        for item, pending in zip(batch, pendings, strict=True):
+            verdict = gate.finish(pending, answers.get(pending.decision_id), now=now)
+            if pending.reserve is not None and answers.get(pending.decision_id) == ("OK", "") \
+                    and verdict.outcome == "blocked" and self.ledger is not None:
+                # Approved by the ledger, then over budget: undo so a retry is safe.
+                self.counters["timeouts"] += 1
+                asyncio.create_task(self._release(pending))
+            verdicts.append((item, pending, verdict))
+        await self._emit(verdicts)
+
+    async def _ask_ledger(self, asks: list[Pending]) -> dict[str, tuple[str, str] | None]:
+        assert self.ledger is not None  # noqa: S101  (set in start)
+        reqs = [p.reserve for p in asks if p.reserve is not None]
+        budget = min(self.cfg.budget_ms / 1000.0, max(self.cfg.redis_timeout_s, 0.001) * 50)
+        try:
+            results = await asyncio.wait_for(self.ledger.reserve_many(reqs, time.time()),
+                                             timeout=budget)
+        except (TimeoutError, aioredis.RedisError, OSError) as exc:
+            self.deps["redis"] = "down"
+            logger.warning("ledger unavailable: %s", type(exc).__name__)
+            return {p.decision_id: None for p in asks}
+        self.deps["redis"] = "ok"
+        return {p.decision_id: r for p, r in zip(asks, results, strict=True)}
+
+    async def _release(self, pending: Pending) -> None:
+        if self.ledger is not None and pending.reserve is not None:
+            with contextlib.suppress(Exception):
+                await self.ledger.release(pending.reserve, time.time())
+
+    async def _emit(self, verdicts: list[tuple[_Item, Pending, Verdict]]) -> None:
+        """Decisions to JetStream (acked), then signals, blocked events and replies."""
+        nc = self.nc
+        loop = asyncio.get_running_loop()
+        futures: list[tuple[Verdict, asyncio.Future[bool]]] = []
+        for _, _, verdict in verdicts:
+            fut: asyncio.Future[bool] = loop.create_future()
+            self.acks[verdict.decision_id] = fut
+            await nc.publish(
+                f"{self.cfg.decision_prefix}.{verdict.outcome}.{verdict.token}",
+                verdict.decision_body, reply=f"{self.ack_inbox}.{verdict.decision_id}",
+                headers={"Nats-Msg-Id": verdict.decision_id, "traceparent": verdict.traceparent})
+            futures.append((verdict, fut))
+        durable = await self._await_acks(futures)
+        for item, pending, verdict in verdicts:
+            ok = durable.get(verdict.decision_id, False)
+            if verdict.outcome == "approved" and verdict.signal_subject and verdict.signal_body:
+                if ok or pending.reducing:
+                    await nc.publish(verdict.signal_subject, verdict.signal_body,
+                                     headers={"traceparent": verdict.traceparent,
+                                              "Nats-Msg-Id": verdict.decision_id})
+                    self.counters["approved"] += 1
+                else:
+                    # No durable record: publishing would make a phantom trade.
+                    verdict.outcome = "blocked"
+                    verdict.reasons.append(("AUDIT_UNAVAILABLE", "decision not stored"))
+                    await self._release(pending)
+            if verdict.outcome == "blocked":
+                self.counters["blocked"] += 1
+                if pending.intent is None:
+                    self.counters["rejected"] += 1
+                await nc.publish(f"{BLOCKED_PREFIX}.{verdict.token}", verdict.decision_body,
+                                 headers={"traceparent": verdict.traceparent})
+            if item.reply:
+                await self._reply_verdict(item.reply, verdict)
+
+    async def _await_acks(self, futures: list[tuple[Verdict, asyncio.Future[bool]]]
+                          ) -> dict[str, bool]:
+        if not futures:
+            return {}
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(asyncio.gather(*(f for _, f in futures),
+                                                  return_exceptions=True),
+                                   timeout=self.cfg.ack_timeout_s)
+        result = {}
+        for verdict, fut in futures:
+            self.acks.pop(verdict.decision_id, None)
+            result[verdict.decision_id] = fut.done() and not fut.cancelled() and \
+                fut.exception() is None and bool(fut.result())
+        return result
+
+    async def _on_ack(self, msg: Msg) -> None:
+        decision_id = msg.subject.rsplit(".", 1)[-1]
+        fut = self.acks.get(decision_id)
+        if fut is None or fut.done():
+            return
+        ok = False
+        with contextlib.suppress(ValueError):
+            body = json.loads(msg.data)
+            ok = isinstance(body, dict) and "error" not in body and "seq" in body
+        fut.set_result(ok)
+
+    async def _reply_verdict(self, reply: str, verdict: Verdict) -> None:
+        codes = [c for c, _ in verdict.reasons]
+        if "GATE_TIMEOUT" in codes or "GATE_OVERLOAD" in codes:
+            await self._reply_error(reply, "RETRY_SAFE", "budget overrun or overload; retry",
+                                    trace_id=verdict.trace_id,
+                                    details={"decision_id": verdict.decision_id})
+            return
+        body = {
+            "success": True,
+            "data": {"decision_id": verdict.decision_id, "outcome": verdict.outcome,
+                     "reasons": [{"code": c, "detail": d} for c, d in verdict.reasons],
+                     "policy_version": verdict.policy_version,
+                     "signal_subject": verdict.signal_subject},
+            "trace_id": verdict.trace_id,
+            "error": None,
+        }
+        await self.nc.publish(reply, json.dumps(body).encode())
+
+    async def _reply_error(self, reply: str, code: str, message: str, *, trace_id: str = "",
+                           details: dict[str, Any] | None = None) -> None:
+        body = {"success": False, "data": None, "trace_id": trace_id,
+                "error": {"code": code, "message": message, "details": details or {}}}
+        await self.nc.publish(reply, json.dumps(body).encode())
+
+    async def _fail_batch(self, batch: list[_Item]) -> None:
+        for item in batch:
+            if item.reply:
+                with contextlib.suppress(Exception):
+                    await self._reply_error(item.reply, "RETRY_SAFE", "internal gate error")
+
+    # -- heartbeat ---------------------------------------------------------------------------
+    def heartbeat(self) -> dict[str, Any]:
+        policy = self.gate.policy
+        status = "GOVERNANCE_ACTIVE"
+        if policy is not None and policy.state_for("", "", time.time())[0] == "HALTED":
+            status = "HALTED"
+        elif policy is None or "down" in self.deps.values() or self.alerts_degraded:
+            status = "DEGRADED"
+        return {
+            "service": self.cfg.service,
+            "status": status,
+            "timestamp": time.time(),
+            "version": self.cfg.version,
+            "instance": self.cfg.instance,
+            "policy_version": policy.version if policy else 0,
+            "dependencies": dict(self.deps),
+            "uptime_s": round(time.time() - self.started_at, 3),
+            "decisions": dict(self.counters),
+            "queue_depth": len(self.queue),
+        }
+
+    async def _on_heartbeat_request(self, msg: Msg) -> None:
+        if msg.reply:
+            await self.nc.publish(msg.reply, json.dumps(self.heartbeat()).encode())
+
+    def _instances_key(self) -> str:
+        return f"{self.cfg.namespace}:nurse:instances"
+
+    async def _heartbeat_loop(self) -> None:
+        while True:
+            beat = self.heartbeat()
+            body = json.dumps(beat).encode()
+            with contextlib.suppress(Exception):
+                await self.nc.publish(HEARTBEAT_SUBJECT, body)
+            if self.redis is not None:
+                with contextlib.suppress(Exception):
+                    await self.redis.hset(self._instances_key(), self.cfg.instance, body)
+            await asyncio.sleep(self.cfg.heartbeat_interval_s)
+
+    # -- policy, exchange filters, dependencies ---------------------------------------------
+    async def _on_policy_updated(self, msg: Msg) -> None:
+        try:
+            event = json.loads(msg.data)
+            version = int(event.get("policy_version", 0))
+        except (ValueError, TypeError, AttributeError):
+            return
+        current = self.gate.policy.version if self.gate.policy else -1
+        if version > current:
+            await self._refresh_policy()
+
+    async def _refresh_policy(self) -> None:
+        assert self.redis is not None  # noqa: S101
+        try:
+            raw = await self.redis.get(f"{self.cfg.namespace}:policy:snapshot")
+            self.deps["redis"] = "ok"
+        except (aioredis.RedisError, OSError):
+            self.deps["redis"] = "down"
+            return  # keep deciding on the last known good snapshot
+        if raw is None:
+            return
+        try:
+            compiled = CompiledPolicy.from_json(raw)
+        except (ValueError, KeyError, TypeError):
+            logger.error("policy snapshot in Redis is malformed; keeping the current one")
+            return
+        if self.gate.set_policy(compiled):
+            logger.info("policy v%s active", compiled.version)
+
+    async def _refresh_exchange(self) -> None:
+        assert self.redis is not None  # noqa: S101
+        with contextlib.suppress(aioredis.RedisError, OSError, ValueError):
+            raw = await self.redis.get(f"{self.cfg.namespace}:exchange_info")
+            if raw is not None:
+                self.gate.set_exchange(exchange_filters_from_info(json.loads(raw)))
+            equity = await self.redis.get(f"{self.cfg.namespace}:exp:equity")
+            self.gate.equity = float(equity) if equity is not None else None
+            alerts = await self.redis.get(f"{self.cfg.namespace}:alerts:degraded")
+            self.alerts_degraded = alerts in (b"1", b"true")
+
+    async def _refresh_loop(self) -> None:
+        tick = 0
+        while True:
+            await asyncio.sleep(self.cfg.policy_refresh_s)
+            tick += 1
+            await self._refresh_policy()
+            await self._refresh_exchange()
+
+    async def _dependency_loop(self) -> None:
+        while True:
+            if self.redis is not None and self.ledger is not None:
+                try:
+                    await asyncio.wait_for(self.redis.ping(), timeout=1)
+                    self.deps["redis"] = "ok"
+                except (TimeoutError, aioredis.RedisError, OSError):
+                    self.deps["redis"] = "down"
+            if self.cfg.db_check is not None:
+                try:
+                    ok = await asyncio.wait_for(asyncio.to_thread(self.cfg.db_check), timeout=3)
+                except Exception:
+                    ok = False
+                self.deps["db"] = "ok" if ok else "down"
+            else:
+                self.deps["db"] = "ok"
+            self.deps["nats"] = "ok" if self.nc is not None and self.nc.is_connected else "down"
+            await asyncio.sleep(2.0)
+
+    # -- fills -----------------------------------------------------------------------------
+    async def _on_execution(self, msg: Msg) -> None:
+        """Fold an engine execution event into the exposure ledger (see docs/nurse.md)."""
+        if self.ledger is None:
+            return
+        try:
+            event = json.loads(msg.data)
+            if event.get("event_type") == "positions_snapshot":
+                positions = [(str(p["strategy_id"]), str(p["symbol"]).upper(),
+                              float(p["notional"])) for p in event.get("positions", [])]
+                await self.ledger.replace_positions(positions)
+                fill = None
+            else:
+                fill = _fill_from_event(event)
+        except (ValueError, TypeError, KeyError, AttributeError):
+            return
+        except (aioredis.RedisError, OSError):
+            self.deps["redis"] = "down"
+            return
+        if fill is None:
+            equity = event.get("equity") if isinstance(event, dict) else None
+            if isinstance(equity, int | float) and equity > 0:
+                with contextlib.suppress(aioredis.RedisError, OSError):
+                    await self.ledger.set_equity(float(equity))
+                self.gate.equity = float(equity)
+            return
+        with contextlib.suppress(aioredis.RedisError, OSError):
+            await self.ledger.apply_fill(**fill)
+            equity = event.get("equity")
+            if isinstance(equity, int | float) and equity > 0:
+                await self.ledger.set_equity(float(equity))
+                self.gate.equity = float(equity)
+
+
+_FILLED = {"filled", "partially_filled", "FILLED", "PARTIALLY_FILLED", "fill", "executed"}
+
+
+def _fill_from_event(event: dict[str, Any]) -> dict[str, Any] | None:
+    status = event.get("status") or event.get("event_type")
+    if status not in _FILLED:
+        return None
+    meta = event.get("metadata") if isinstance(event.get("metadata"), dict) else {}
+    decision_id = str(event.get("decision_id") or meta.get("decision_id") or "")
+    qty = float(event.get("filled_quantity") or event.get("quantity") or 0)
+    price = float(event.get("avg_price") or event.get("price") or 0)
+    if qty <= 0 or price <= 0:
+        return None
+    reducing = event.get("action") == "close" or bool(event.get("reduce_only"))
+    notional = qty * price
+    return {"decision_id": decision_id, "strategy_id": str(event["strategy_id"]),
+            "symbol": str(event["symbol"]).upper(),
+            "notional_delta": -notional if reducing else notional}

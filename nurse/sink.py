@@ -1,0 +1,89 @@
+"""The audit sink: JetStream ``CIO_DECISIONS`` -> ``DecisionRecord`` rows, idempotently.
+
+A durable pull consumer fetches batches, stores them in one transaction (duplicates by
+decision_id are ignored) and acks only after the commit; if the database is down nothing
+is acked, JetStream keeps the messages and the sink catches up when it returns.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+from typing import Any
+
+import nats
+from asgiref.sync import sync_to_async
+from django.db import close_old_connections, transaction
+from nats.js.api import AckPolicy, ConsumerConfig
+
+from nurse.services import decision_records_store
+
+logger = logging.getLogger("nurse.sink")
+
+
+def _store(decisions: list[dict[str, Any]]) -> int:
+    close_old_connections()
+    with transaction.atomic():
+        return decision_records_store(decisions=decisions)
+
+
+class AuditSink:
+    """Consumes the decision stream into the database."""
+
+    def __init__(self, *, nats_url: str, stream: str, subject_prefix: str,
+                 durable: str = "cio-audit-sink", batch: int = 500) -> None:
+        self.nats_url = nats_url
+        self.stream = stream
+        self.subject_prefix = subject_prefix
+        self.durable = durable
+        self.batch = batch
+        self.stored = 0
+        self._stop = asyncio.Event()
+
+    def request_stop(self) -> None:
+        self._stop.set()
+
+    async def run(self) -> None:
+        nc = await nats.connect(self.nats_url, max_reconnect_attempts=-1,
+                                reconnect_time_wait=0.5, name="cio-audit-sink")
+        js = nc.jetstream()
+        sub = await js.pull_subscribe(
+            f"{self.subject_prefix}.>", durable=self.durable, stream=self.stream,
+            config=ConsumerConfig(ack_policy=AckPolicy.EXPLICIT, max_ack_pending=20_000,
+                                  ack_wait=30))
+        backoff = 0.5
+        try:
+            while not self._stop.is_set():
+                try:
+                    msgs = await sub.fetch(self.batch, timeout=1)
+                except (nats.errors.TimeoutError, TimeoutError):
+                    continue
+                decisions, bad = [], []
+                for m in msgs:
+                    try:
+                        decisions.append(json.loads(m.data))
+                    except ValueError:
+                        bad.append(m)
+                for m in bad:  # not JSON: nothing to store, never redeliver forever
+                    logger.error("undecodable decision message dropped: %r", m.data[:200])
+                    await m.term()
+                try:
+                    self.stored += await sync_to_async(_store, thread_sensitive=True)(decisions)
+                except Exception as exc:
+                    logger.warning("database unavailable (%s); retrying in %.1fs",
+                                   type(exc).__name__, backoff)
+                    for m in msgs:
+                        if m not in bad:
+                            await m.nak(delay=backoff)
+                    await asyncio.sleep(backoff)
+                    backoff = min(backoff * 2, 10.0)
+                    continue
+                backoff = 0.5
+                for m in msgs:
+                    if m not in bad:
+                        await m.ack()
+        finally:
+            with contextlib.suppress(Exception):
+                await nc.drain()
