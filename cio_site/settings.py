@@ -223,3 +223,30 @@ LOGGING = {
     "handlers": {"console": {"class": "logging.StreamHandler"}},
     "root": {"handlers": ["console"], "level": env_str("LOG_LEVEL", "INFO")},
 }
+
+# --- API & MCP -------------------------------------------------------------------------------
+# Keeps the {success, data, trace_id, error} envelope on Django's own /api/ error pages.
+MIDDLEWARE.append("governance.api.middleware.api_error_envelope")
+# Writes per principal per minute (Redis fixed window); halts and reduce-only are exempt.
+CIO_API_WRITE_RATE_PER_MIN = env_int("CIO_API_WRITE_RATE_PER_MIN", 60, minimum=1)
+# last_used_at of a token is written at most this often (not on every request).
+CIO_API_TOKEN_TOUCH_S = env_int("CIO_API_TOKEN_TOUCH_S", 60, minimum=1)
+# Host headers the MCP endpoint accepts (DNS-rebinding guard); defaults to ALLOWED_HOSTS.
+CIO_MCP_ALLOWED_HOSTS = env_list("CIO_MCP_ALLOWED_HOSTS", ALLOWED_HOSTS)
+CIO_MCP_ALLOWED_ORIGINS = env_list("CIO_MCP_ALLOWED_ORIGINS", [])
+# JSON responses and stateless sessions: fastest, and any replica can serve any request.
+CIO_MCP_JSON_RESPONSE = env_bool("CIO_MCP_JSON_RESPONSE", True)
+CIO_MCP_STATELESS = env_bool("CIO_MCP_STATELESS", True)
+# Fleet sync: push each config version to the registered bot config endpoints.
+CIO_FLEET_SYNC_DISPATCH = env_str("CIO_FLEET_SYNC_DISPATCH", "thread")
+if CIO_FLEET_SYNC_DISPATCH not in {"thread", "celery", "none"}:
+    raise ImproperlyConfigured("CIO_FLEET_SYNC_DISPATCH must be thread, celery or none")
+CIO_FLEET_SYNC_BACKOFF_BASE_S = env_float("CIO_FLEET_SYNC_BACKOFF_BASE_S", 1.0, minimum=0.0)
+CIO_FLEET_SYNC_BACKOFF_MAX_S = env_float("CIO_FLEET_SYNC_BACKOFF_MAX_S", 300.0, minimum=0.0)
+CIO_FLEET_SYNC_MAX_RETRY_AFTER_S = env_float("CIO_FLEET_SYNC_MAX_RETRY_AFTER_S", 3600.0,
+                                             minimum=0.0)
+CELERY_BEAT_SCHEDULE = {
+    **globals().get("CELERY_BEAT_SCHEDULE", {}),
+    # Sweeps deliveries left behind by a restart or waiting on a retry (dispatch=celery/none).
+    "governance.fleet_sync_due": {"task": "governance.fleet_sync_due", "schedule": 15.0},
+}

@@ -87,7 +87,10 @@ def _redis() -> redis.Redis:
 async def _nats_publish(subject: str, body: bytes) -> None:
     import nats
 
-    nc = await nats.connect(settings.NATS_URL, connect_timeout=2, max_reconnect_attempts=0)
+    # nats-py retries a refused first connect forever; bound the whole exchange instead.
+    nc = await asyncio.wait_for(
+        nats.connect(settings.NATS_URL, connect_timeout=2, max_reconnect_attempts=1,
+                     allow_reconnect=False), timeout=5)
     try:
         await nc.publish(subject, body)
         await nc.flush(timeout=2)
@@ -147,9 +150,11 @@ def _publish_safely(scopes: list[str], trace_id: str) -> None:
 
 
 def _on_propagation_failure(exc: Exception) -> None:
-    hook = _FAILURE_HOOKS[-1] if _FAILURE_HOOKS else None
-    if hook is not None:
-        hook(exc)
+    for hook in _FAILURE_HOOKS:
+        try:
+            hook(exc)
+        except Exception:
+            logger.exception("propagation failure hook %r failed", hook)
 
 
 _FAILURE_HOOKS: list[Callable[[Exception], None]] = []

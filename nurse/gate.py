@@ -127,8 +127,8 @@ class Gate:
 
     # -- state swaps (atomic reference assignments) ----------------------------------------
     def set_policy(self, policy: CompiledPolicy) -> bool:
-        if self.policy is not None and policy.version < self.policy.version:
-            return False  # never go back to an older snapshot
+        if self.policy is not None and policy.version <= self.policy.version:
+            return False  # never go back to an older snapshot; same version: nothing new
         self.policy = policy
         return True
 

@@ -99,6 +99,8 @@ class NurseRunner:
         self.started_at = time.time()
         self.counters = {"approved": 0, "blocked": 0, "rejected": 0, "timeouts": 0,
                          "overload": 0}
+        self.batch_stats: dict[str, float] = {"batches": 0, "max_size": 0, "max_ms": 0.0,
+                                              "last_ms": 0.0}
         self._stopping = asyncio.Event()
         self._tasks: list[asyncio.Task[Any]] = []
 
@@ -199,11 +201,20 @@ class NurseRunner:
             batch: list[_Item] = []
             while self.queue and len(batch) < self.cfg.max_batch:
                 batch.append(self.queue.popleft())
+            t0 = time.perf_counter()
             try:
                 await self._process(batch)
+                self._note_batch(len(batch), time.perf_counter() - t0)
             except Exception:
                 logger.exception("batch of %d failed; deciding them blocked", len(batch))
                 await self._fail_batch(batch)
+
+    def _note_batch(self, size: int, seconds: float) -> None:
+        stats = self.batch_stats
+        stats["batches"] += 1
+        stats["max_size"] = max(stats["max_size"], size)
+        stats["max_ms"] = max(stats["max_ms"], seconds * 1000)
+        stats["last_ms"] = seconds * 1000
 
     async def _process(self, batch: list[_Item]) -> None:
         gate = self.gate

@@ -98,8 +98,8 @@ def parse_iso_timestamp(value: str) -> datetime:
         len(value) < 16
         or value[4] != "-"
         or value[7] != "-"
-        or value[10] not in "Tt "
-        or (value[13] != ":")
+        or value[13] != ":"
+        or (value[10] not in "Tt ")
     ):
         raise _invalid_timestamp("timestamp must be ISO-8601 YYYY-MM-DDTHH:MM[:SS][offset]", value)
     try:

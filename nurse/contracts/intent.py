@@ -263,7 +263,11 @@ class Intent(BaseModel):
 
     @property
     def notional(self) -> float:
-        """``quantity * current_price``; 0.0 for intents sized by ``position_size_pct``."""
+        """``quantity * current_price`` as sent, for risk rules.
+
+        When ``is_pct_sized`` the engine ignores ``quantity`` and sizes from the portfolio,
+        so this figure (0.0 for A02/A12-style intents) is not the order's notional.
+        """
         return float(self.quantity * self.current_price)
 
     @property
@@ -315,26 +319,41 @@ def _classify_unparseable(raw: bytes) -> IntentRejected:
     return IntentRejected(ContractCode.NOT_JSON.value, "payload is not JSON", {"bytes": len(raw)})
 
 
+def _ignore_scalar(_: str) -> None:
+    return None
+
+
 def _refuse_duplicate_keys(raw: bytes) -> None:
-    # Fast screen in C: only when a guarded key appears twice anywhere, or a \u escape could
-    # spell one, is the payload re-read in Python to look at the top-level keys themselves.
+    """Refuse a payload whose top-level object repeats a trade-deciding key.
+
+    1. Fast screen in C: a guarded key seen twice anywhere, or any ``\\u`` escape (which
+       could spell one), sends the payload to step 2; nearly all payloads stop here.
+    2. Re-read it with ``json.loads`` keeping key/value pairs (numbers are not converted,
+       so no size limit applies) and look at the outermost object, completed last.
+    3. If Python cannot read what pydantic could, fail closed (``CONTRACT_NOT_JSON``).
+    """
     found = _GUARDED_KEY_RE.findall(raw)
     if len(found) == len(set(found)) and b"\\u" not in raw:
         return
-    top_level: list[list[tuple[str, Any]]] = []
+    objects: list[list[tuple[str, Any]]] = []
 
-    def keep_pairs(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
-        top_level.append(pairs)
-        return dict(pairs)
+    def keep_pairs(pairs: list[tuple[str, Any]]) -> None:
+        objects.append(pairs)
 
     try:
-        json.loads(raw, object_pairs_hook=keep_pairs)
+        json.loads(
+            raw,
+            object_pairs_hook=keep_pairs,
+            parse_int=_ignore_scalar,
+            parse_float=_ignore_scalar,
+            parse_constant=_ignore_scalar,
+        )
     except (ValueError, RecursionError):
-        return  # from_json accepted it; whatever Python dislikes is not a duplicate key
-    if not top_level:
-        return
+        raise IntentRejected(
+            ContractCode.NOT_JSON.value, "payload could not be checked for duplicate keys", {}
+        ) from None
     seen: set[str] = set()
-    for key, _ in top_level[-1]:  # the outermost object is completed last
+    for key, _ in objects[-1] if objects else ():
         if key in seen and key in _GUARDED_KEYS:
             raise IntentRejected(
                 ContractCode.DUPLICATE_KEY.value,
