@@ -157,6 +157,13 @@ NURSE_POSITIONS_MAX_AGE_S = env_float("NURSE_POSITIONS_MAX_AGE_S", 120.0, minimu
 NURSE_DECISION_STREAM = env_str("NURSE_DECISION_STREAM", "CIO_DECISIONS")
 NURSE_DECISION_SUBJECT_PREFIX = env_str("NURSE_DECISION_SUBJECT_PREFIX", "cio.decision")
 
+# Republish the policy snapshot when Redis lags the database (after an outage).
+CELERY_BEAT_SCHEDULE = {
+    **globals().get("CELERY_BEAT_SCHEDULE", {}),
+    "governance.policy_reconcile": {"task": "governance.policy_reconcile", "schedule": 10.0,
+                                    "options": {"expires": 20.0}},
+}
+
 # --- Alerts ---------------------------------------------------------------------------------
 # Channel settings (names fixed by the spec). A channel counts as configured only when its
 # settings exist; unconfigured channels are skipped and recorded as such. See docs/alerts.md.
