@@ -77,6 +77,7 @@ TEMPLATES = [
 DATABASE_URL = env_str("DATABASE_URL", f"sqlite:///{VAR_DIR / 'db.sqlite3'}")
 DATABASES = {"default": dj_database_url.parse(DATABASE_URL, conn_max_age=60)}
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
+    Path(DATABASES["default"]["NAME"]).parent.mkdir(parents=True, exist_ok=True)
     DATABASES["default"]["OPTIONS"] = {
         "transaction_mode": "IMMEDIATE",
         "init_command": "PRAGMA journal_mode=WAL; PRAGMA busy_timeout=5000;",
@@ -145,7 +146,9 @@ CIO_SERVICE_NAME = "petrosa-cio"
 CIO_VERSION = "0.1.0"
 
 # --- Nurse (intent gate) --------------------------------------------------------------------
-NURSE_INTENT_SUBJECTS = env_list("NURSE_INTENT_SUBJECTS", ["cio.intent.trading.>", "intent.trading.>"])
+NURSE_INTENT_SUBJECTS = env_list(
+    "NURSE_INTENT_SUBJECTS", ["cio.intent.trading.>", "intent.trading.>"]
+)
 NURSE_SIGNAL_PREFIX = env_str("NURSE_SIGNAL_PREFIX", "signals.trading")
 NURSE_QUEUE_GROUP = env_str("NURSE_QUEUE_GROUP", "cio-nurse")
 NURSE_HEARTBEAT_INTERVAL_S = env_float("NURSE_HEARTBEAT_INTERVAL_S", 10.0, minimum=0.1)

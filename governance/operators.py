@@ -21,7 +21,8 @@ def _b32_to_hex(secret: str) -> str:
     try:
         raw = base64.b32decode(padded)
     except (binascii.Error, ValueError) as exc:
-        raise ValidationFailed("the TOTP secret must be base32", code="INVALID_TOTP_SECRET") from exc
+        raise ValidationFailed("the TOTP secret must be base32",
+                               code="INVALID_TOTP_SECRET") from exc
     if len(raw) < 10:
         raise ValidationFailed("the TOTP secret must carry at least 80 bits",
                                code="INVALID_TOTP_SECRET")

@@ -7,6 +7,6 @@ from celery import shared_task
 from governance.policy import policy_reconcile
 
 
-@shared_task(name="governance.policy_reconcile", ignore_result=True)
+@shared_task(name="governance.policy_reconcile", ignore_result=True)  # type: ignore[untyped-decorator]
 def policy_reconcile_task() -> bool:
     return policy_reconcile()

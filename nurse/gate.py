@@ -234,11 +234,10 @@ class Gate:
         if not reasons and (time.perf_counter() - pending.started) > self.budget_s:
             reasons.append(("GATE_TIMEOUT", f"budget_ms={self.budget_s * 1000:.0f}"))
         intent = pending.intent
-        if intent is not None and not reasons:
-            if pending.reserve is not None:
-                if pending.reserve.signal_id:
-                    self.local_dedup.add(f"id:{intent.strategy_id}:{intent.signal_id}", now)
-                self.local_dedup.add(pending.reserve.content_key, now)
+        if intent is not None and not reasons and pending.reserve is not None:
+            if pending.reserve.signal_id:
+                self.local_dedup.add(f"id:{intent.strategy_id}:{intent.signal_id}", now)
+            self.local_dedup.add(pending.reserve.content_key, now)
         outcome = "blocked" if reasons else "approved"
         token = self.token(pending.strategy_id)
         signal_subject = signal_body = None
@@ -333,7 +332,7 @@ def _identify_rejected(pending: Pending, raw: bytes) -> None:
     except (ValueError, UnicodeDecodeError):
         return
     if isinstance(data, dict):
-        pending.raw_payload = {k: v for k, v in list(data.items())[:64]}
+        pending.raw_payload = dict(list(data.items())[:64])
         sid = data.get("strategy_id")
         sym = data.get("symbol")
         if isinstance(sid, str) and sid.strip():

@@ -254,7 +254,8 @@ class Ledger:
 
     async def exposures(self) -> dict[str, float]:
         raw = await self.client.hgetall(self.exp_key)
-        return {k.decode(): float(v) for k, v in raw.items()}
+        return {(k.decode() if isinstance(k, bytes) else str(k)): float(v)
+                for k, v in raw.items()}
 
     async def equity(self) -> float | None:
         raw = await self.client.get(self.equity_key)

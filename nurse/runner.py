@@ -24,11 +24,11 @@ from typing import Any
 import nats
 import redis.asyncio as aioredis
 from nats.aio.msg import Msg
-from nats.js.api import StorageType, StreamConfig
 
 from nurse.gate import Gate, Pending, Verdict, default_instance_id, subject_token
 from nurse.ledger import Ledger
 from nurse.policy import CompiledPolicy, exchange_filters_from_info
+from nurse.streams import ensure_decision_stream
 
 logger = logging.getLogger("nurse")
 
@@ -103,6 +103,7 @@ class NurseRunner:
                                               "last_ms": 0.0}
         self._stopping = asyncio.Event()
         self._tasks: list[asyncio.Task[Any]] = []
+        self._background: set[asyncio.Task[Any]] = set()
 
     # -- lifecycle -------------------------------------------------------------------------
     async def start(self) -> None:
@@ -163,14 +164,8 @@ class NurseRunner:
             await self.redis.aclose()
 
     async def _ensure_stream(self) -> None:
-        cfg = self.cfg
-        stream = StreamConfig(name=cfg.decision_stream, subjects=[f"{cfg.decision_prefix}.>"],
-                              storage=StorageType.FILE, max_age=7 * 86400,
-                              duplicate_window=120.0)
-        try:
-            await self.js.stream_info(cfg.decision_stream)
-        except nats.js.errors.NotFoundError:
-            await self.js.add_stream(stream)
+        await ensure_decision_stream(self.js, name=self.cfg.decision_stream,
+                                     subject_prefix=self.cfg.decision_prefix)
 
     async def _on_disconnect(self) -> None:
         self.deps["nats"] = "down"
@@ -239,7 +234,9 @@ class NurseRunner:
                     and verdict.outcome == "blocked" and self.ledger is not None:
                 # Approved by the ledger, then over budget: undo so a retry is safe.
                 self.counters["timeouts"] += 1
-                asyncio.create_task(self._release(pending))
+                task = asyncio.create_task(self._release(pending))
+                self._background.add(task)
+                task.add_done_callback(self._background.discard)
             verdicts.append((item, pending, verdict))
         await self._emit(verdicts)
 
@@ -467,6 +464,8 @@ class NurseRunner:
             return
         try:
             event = json.loads(msg.data)
+            if not isinstance(event, dict):
+                return
             if event.get("event_type") == "positions_snapshot":
                 positions = [(str(p["strategy_id"]), str(p["symbol"]).upper(),
                               float(p["notional"])) for p in event.get("positions", [])]
@@ -480,7 +479,7 @@ class NurseRunner:
             self.deps["redis"] = "down"
             return
         if fill is None:
-            equity = event.get("equity") if isinstance(event, dict) else None
+            equity = event.get("equity")
             if isinstance(equity, int | float) and equity > 0:
                 with contextlib.suppress(aioredis.RedisError, OSError):
                     await self.ledger.set_equity(float(equity))
@@ -501,7 +500,8 @@ def _fill_from_event(event: dict[str, Any]) -> dict[str, Any] | None:
     status = event.get("status") or event.get("event_type")
     if status not in _FILLED:
         return None
-    meta = event.get("metadata") if isinstance(event.get("metadata"), dict) else {}
+    raw_meta = event.get("metadata")
+    meta: dict[str, Any] = raw_meta if isinstance(raw_meta, dict) else {}
     decision_id = str(event.get("decision_id") or meta.get("decision_id") or "")
     qty = float(event.get("filled_quantity") or event.get("quantity") or 0)
     price = float(event.get("avg_price") or event.get("price") or 0)

@@ -19,6 +19,7 @@ from django.db import close_old_connections, transaction
 from nats.js.api import AckPolicy, ConsumerConfig
 
 from nurse.services import decision_records_store
+from nurse.streams import ensure_decision_stream
 
 logger = logging.getLogger("nurse.sink")
 
@@ -49,6 +50,7 @@ class AuditSink:
         nc = await nats.connect(self.nats_url, max_reconnect_attempts=-1,
                                 reconnect_time_wait=0.5, name="cio-audit-sink")
         js = nc.jetstream()
+        await ensure_decision_stream(js, name=self.stream, subject_prefix=self.subject_prefix)
         sub = await js.pull_subscribe(
             f"{self.subject_prefix}.>", durable=self.durable, stream=self.stream,
             config=ConsumerConfig(ack_policy=AckPolicy.EXPLICIT, max_ack_pending=20_000,

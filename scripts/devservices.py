@@ -66,7 +66,8 @@ def start_postgres() -> None:
     if _pg_bin("initdb") is None:
         _apt_install("postgresql")
     initdb, pg_ctl = _pg_bin("initdb"), _pg_bin("pg_ctl")
-    assert initdb and pg_ctl
+    if initdb is None or pg_ctl is None:
+        sys.exit("devservices: PostgreSQL binaries not found after install")
     data = VAR / "pg"
     VAR.mkdir(exist_ok=True)
     as_user: list[str] = []

@@ -25,6 +25,8 @@ def _has_command(app: str, name: str) -> bool:
 
 def main() -> int:
     py = str(BIN / "python")
+    # The demo has no engine position feed: trust fill-by-fill exposure accounting.
+    os.environ.setdefault("NURSE_POSITIONS_MAX_AGE_S", "0")
     procs: dict[str, list[str]] = {
         "web": [str(BIN / "daphne"), "-b", "127.0.0.1", "-p", os.environ.get("PORT", "8000"),
                 "cio_site.asgi:application"],
@@ -35,10 +37,14 @@ def main() -> int:
         procs["nurse"] = [py, "manage.py", "run_nurse"]
     if _has_command("nurse", "run_audit_sink"):
         procs["audit-sink"] = [py, "manage.py", "run_audit_sink"]
-    if _has_command("strategist", "demo_fleet") and "--no-demo" not in sys.argv:
-        procs["demo-fleet"] = [py, "manage.py", "demo_fleet"]
+    if _has_command("strategist", "run_strategist_feeds"):
+        procs["strategist-feeds"] = [py, "manage.py", "run_strategist_feeds"]
+    for app in ("governance", "nurse", "strategist"):
+        if _has_command(app, "demo_fleet") and "--no-demo" not in sys.argv:
+            procs["demo-fleet"] = [py, "manage.py", "demo_fleet"]
     children = {name: subprocess.Popen(cmd, cwd=ROOT) for name, cmd in procs.items()}
-    print(f"run_all: started {', '.join(children)}; admin at http://127.0.0.1:8000/admin/",
+    port = os.environ.get("PORT", "8000")
+    print(f"run_all: started {', '.join(children)}; admin at http://127.0.0.1:{port}/admin/",
           flush=True)
 
     def stop(*_: object) -> None:

@@ -52,6 +52,13 @@ class Command(BaseCommand):
             creds_path.chmod(0o600)
         operator_upsert(username=creds["username"], password=creds["password"],
                         totp_secret_b32=creds["totp_secret"], superuser=True, actor="seed_demo")
+        try:
+            from nurse.services import DEFAULT_EXCHANGE_INFO, exchange_info_store
+
+            count = exchange_info_store(info=json.loads(DEFAULT_EXCHANGE_INFO.read_text()))
+            self.stdout.write(f"exchange filters loaded for {count} symbols")
+        except Exception as exc:  # Redis may still be starting; the Nurse then blocks entries
+            self.stderr.write(f"exchange filters not loaded: {type(exc).__name__}: {exc}")
         if not ConfigHead.objects.exists():
             for scope, patch, reason in DEMO_CONFIG:
                 services.config_patch(scope=scope, patch=patch, base_version=0, actor="seed_demo",
