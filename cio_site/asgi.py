@@ -1,11 +1,53 @@
-"""ASGI entry point: HTTP (admin, API, MCP) and websockets (dashboard)."""
+"""ASGI entry point: HTTP (admin, API), the MCP endpoint and websockets (dashboard).
+
+``/mcp`` goes to the MCP server (Streamable HTTP, scope forwarded unchanged); everything
+else to Django. Lifespan events (sent by uvicorn, not by daphne) start and stop the MCP
+session manager; under daphne the first ``/mcp`` request starts it.
+"""
 
 from __future__ import annotations
 
 import os
+from collections.abc import Awaitable, Callable, MutableMapping
+from typing import Any
 
 from django.core.asgi import get_asgi_application
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "cio_site.settings")
 
-application = get_asgi_application()
+django_application = get_asgi_application()
+
+from governance.mcp.asgi import McpHttpApp  # noqa: E402  (needs the app registry loaded)
+
+mcp_application = McpHttpApp()
+
+Scope = MutableMapping[str, Any]
+Receive = Callable[[], Awaitable[MutableMapping[str, Any]]]
+Send = Callable[[MutableMapping[str, Any]], Awaitable[None]]
+
+
+async def _lifespan(receive: Receive, send: Send) -> None:
+    while True:
+        message = await receive()
+        if message["type"] == "lifespan.startup":
+            try:
+                await mcp_application.startup()
+            except Exception as exc:  # reported to the server, which then refuses to start
+                await send({"type": "lifespan.startup.failed", "message": repr(exc)})
+                return
+            await send({"type": "lifespan.startup.complete"})
+        elif message["type"] == "lifespan.shutdown":
+            await mcp_application.shutdown()
+            await send({"type": "lifespan.shutdown.complete"})
+            return
+
+
+async def application(scope: Scope, receive: Receive, send: Send) -> None:
+    if scope["type"] == "lifespan":
+        await _lifespan(receive, send)
+        return
+    path = scope.get("path", "")
+    if scope["type"] == "http" and (path == "/mcp" or path.startswith("/mcp/")):
+        await mcp_application(scope, receive, send)
+        return
+    await django_application(scope, receive, send)

@@ -260,3 +260,136 @@ CELERY_BEAT_SCHEDULE = {
     # Sweeps deliveries left behind by a restart or waiting on a retry (dispatch=celery/none).
     "governance.fleet_sync_due": {"task": "governance.fleet_sync_due", "schedule": 15.0},
 }
+
+# --- Strategist -------------------------------------------------------------------------------
+# The LLM policy cycle. "rules" (default) is an offline deterministic brain: the product runs
+# with no LLM at all. openai = any OpenAI-compatible chat-completions server (OpenAI, vLLM,
+# Ollama, OpenRouter); anthropic = the Messages API. The key may come from *_FILE.
+STRATEGIST_LLM_PROVIDER = env_str("STRATEGIST_LLM_PROVIDER", "rules")
+STRATEGIST_LLM_BASE_URL = env_str("STRATEGIST_LLM_BASE_URL", "")
+STRATEGIST_LLM_MODEL = env_str("STRATEGIST_LLM_MODEL", "")
+STRATEGIST_LLM_API_KEY = env_optional("STRATEGIST_LLM_API_KEY")
+STRATEGIST_LLM_TIMEOUT_S = env_float("STRATEGIST_LLM_TIMEOUT_S", 60.0, minimum=0.1)
+STRATEGIST_LLM_MAX_RETRIES = env_int("STRATEGIST_LLM_MAX_RETRIES", 2, minimum=0)
+STRATEGIST_LLM_BACKOFF_BASE_S = env_float("STRATEGIST_LLM_BACKOFF_BASE_S", 2.0, minimum=0.0)
+STRATEGIST_LLM_BACKOFF_MAX_S = env_float("STRATEGIST_LLM_BACKOFF_MAX_S", 30.0, minimum=0.0)
+STRATEGIST_LLM_MAX_OUTPUT_TOKENS = env_int("STRATEGIST_LLM_MAX_OUTPUT_TOKENS", 2000, minimum=64)
+STRATEGIST_LLM_TEMPERATURE = env_float("STRATEGIST_LLM_TEMPERATURE", 0.0, minimum=0.0)
+# Daily ceilings (UTC day): a cycle that would cross one is not sent (token depletion alert).
+STRATEGIST_LLM_DAILY_TOKEN_LIMIT = env_int("STRATEGIST_LLM_DAILY_TOKEN_LIMIT", 1_000_000,
+                                           minimum=0)
+STRATEGIST_LLM_DAILY_SPEND_LIMIT_USD = env_float("STRATEGIST_LLM_DAILY_SPEND_LIMIT_USD", 20.0,
+                                                 minimum=0.0)
+STRATEGIST_LLM_USD_PER_1K_INPUT = env_float("STRATEGIST_LLM_USD_PER_1K_INPUT", 0.0, minimum=0.0)
+STRATEGIST_LLM_USD_PER_1K_OUTPUT = env_float("STRATEGIST_LLM_USD_PER_1K_OUTPUT", 0.0,
+                                             minimum=0.0)
+# Circuit breaker: after N failed cycles in a row the provider is skipped for the cool-down.
+STRATEGIST_BREAKER_FAILURES = env_int("STRATEGIST_BREAKER_FAILURES", 3, minimum=1)
+STRATEGIST_BREAKER_COOLDOWN_S = env_float("STRATEGIST_BREAKER_COOLDOWN_S", 300.0, minimum=0.0)
+STRATEGIST_CYCLE_INTERVAL_S = env_float("STRATEGIST_CYCLE_INTERVAL_S", 300.0, minimum=5.0)
+# Event-driven cycles (regime shift, breach) closer together than this are skipped.
+STRATEGIST_EVENT_CYCLE_MIN_S = env_float("STRATEGIST_EVENT_CYCLE_MIN_S", 60.0, minimum=0.0)
+# The agent principal the strategist acts as: its writes pass the agent envelope.
+STRATEGIST_PRINCIPAL = env_str("STRATEGIST_PRINCIPAL", "strategist")
+# The auditor's replay of recorded intents under a proposed policy.
+STRATEGIST_REPLAY_HOURS = env_float("STRATEGIST_REPLAY_HOURS", 24.0, minimum=0.0)
+STRATEGIST_REPLAY_MAX_INTENTS = env_int("STRATEGIST_REPLAY_MAX_INTENTS", 5000, minimum=0)
+# Refuse a proposal whose replay blocks more than this extra share of recent intents.
+STRATEGIST_REPLAY_MAX_BLOCK_RATE_INCREASE = env_float(
+    "STRATEGIST_REPLAY_MAX_BLOCK_RATE_INCREASE", 1.0, minimum=0.0)
+# Market regime feeds (run_strategist_feeds) and the protection ladder.
+STRATEGIST_KLINE_SUBJECT = env_str("STRATEGIST_KLINE_SUBJECT", "binance.websocket.data")
+STRATEGIST_EXECUTION_SUBJECT = env_str("STRATEGIST_EXECUTION_SUBJECT", "execution.events.>")
+STRATEGIST_REGIME_INTERVAL = env_str("STRATEGIST_REGIME_INTERVAL", "5m")
+STRATEGIST_REGIME_SYMBOLS = env_list("STRATEGIST_REGIME_SYMBOLS", [])
+# Optional HTTP candle source: a Binance-compatible /fapi/v1/klines URL, polled.
+STRATEGIST_KLINE_HTTP_URL = env_optional("STRATEGIST_KLINE_HTTP_URL")
+STRATEGIST_KLINE_HTTP_POLL_S = env_float("STRATEGIST_KLINE_HTTP_POLL_S", 60.0, minimum=1.0)
+# Optional engine /state endpoint (equity, exposure, daily PnL), polled.
+STRATEGIST_ENGINE_STATE_URL = env_optional("STRATEGIST_ENGINE_STATE_URL")
+STRATEGIST_ENGINE_STATE_POLL_S = env_float("STRATEGIST_ENGINE_STATE_POLL_S", 10.0, minimum=0.5)
+# Command run (no shell, not awaited) when the ladder halts, e.g.
+# "python canary/nuclear_option.py --execute --confirm CLOSE-ALL --hibernate
+#  --if-drawdown-above 0.20"; unset = never.
+STRATEGIST_CANARY_COMMAND = env_optional("STRATEGIST_CANARY_COMMAND")
+# "Halt & Protect": multiply the global stop_loss_pct by this on REDUCING (1 = leave it).
+STRATEGIST_LADDER_STOP_FACTOR = env_float("STRATEGIST_LADDER_STOP_FACTOR", 0.5, minimum=0.01)
+# Institutional memory: embedder ("auto" = minilm when the extra is installed, else hashed).
+STRATEGIST_MEMORY_EMBEDDER = env_str("STRATEGIST_MEMORY_EMBEDDER", "auto")
+STRATEGIST_MEMORY_IVF_MIN_ITEMS = env_int("STRATEGIST_MEMORY_IVF_MIN_ITEMS", 20_000, minimum=2)
+STRATEGIST_MEMORY_IVF_NPROBE = env_int("STRATEGIST_MEMORY_IVF_NPROBE", 8, minimum=1)
+CELERY_BEAT_SCHEDULE = {
+    **globals().get("CELERY_BEAT_SCHEDULE", {}),
+    "strategist.cycle": {"task": "strategist.cycle", "schedule": STRATEGIST_CYCLE_INTERVAL_S,
+                         "kwargs": {"trigger": "schedule"},
+                         "options": {"expires": STRATEGIST_CYCLE_INTERVAL_S}},
+    "strategist.memory_reindex": {"task": "strategist.memory_reindex", "schedule": 3600.0,
+                                  "options": {"expires": 1800.0}},
+}
+
+# --- Shadow ROI ----------------------------------------------------------------------------------
+# Blocked entries tracked as shadow positions and marked at fixed horizons; actual PnL from
+# execution events; the Friday earnings report. See docs/shadow_roi.md and docs/replay.md.
+def _shadow_horizons() -> list[int]:
+    raw = env_list("SHADOW_HORIZONS_H", ["1", "4", "24", "48"])
+    try:
+        hours = sorted({int(h) for h in raw})
+    except ValueError as exc:
+        raise ImproperlyConfigured(f"SHADOW_HORIZONS_H={raw!r} must be whole hours") from exc
+    if not hours or hours[0] < 1:
+        raise ImproperlyConfigured("SHADOW_HORIZONS_H needs at least one horizon >= 1 h")
+    return hours
+
+
+def _earnings_schedule(raw: str) -> object:
+    """``EARNINGS_REPORT_CRON`` (minute hour day month weekday, UTC) as a beat crontab."""
+    from celery.schedules import crontab
+
+    fields = raw.split()
+    if len(fields) != 5:
+        raise ImproperlyConfigured(f"EARNINGS_REPORT_CRON={raw!r} needs five crontab fields")
+    names = ("minute", "hour", "day_of_month", "month_of_year", "day_of_week")
+    try:
+        return crontab(**dict(zip(names, fields, strict=True)))
+    except ValueError as exc:
+        raise ImproperlyConfigured(f"EARNINGS_REPORT_CRON={raw!r}: {exc}") from exc
+
+
+SHADOW_HORIZONS_H = _shadow_horizons()
+SHADOW_FEE_RATE = env_float("SHADOW_FEE_RATE", 0.0004, minimum=0.0)  # per fill (taker)
+SHADOW_SLIPPAGE_BPS = env_float("SHADOW_SLIPPAGE_BPS", 2.0, minimum=0.0)  # per fill, adverse
+# Tried in order; candle sources first so a touch between samples is not missed.
+SHADOW_PRICE_SOURCES = env_list("SHADOW_PRICE_SOURCES",
+                                ["redis_klines", "http_klines", "redis_last_price"])
+SHADOW_KLINE_INTERVAL = env_str("SHADOW_KLINE_INTERVAL", "1m")
+if SHADOW_KLINE_INTERVAL not in {"1m", "3m", "5m", "15m", "30m", "1h", "2h", "4h"}:
+    raise ImproperlyConfigured(f"SHADOW_KLINE_INTERVAL={SHADOW_KLINE_INTERVAL!r} is not a "
+                               "Binance kline interval up to 4h")
+SHADOW_HTTP_KLINES_URL = env_str("SHADOW_HTTP_KLINES_URL", "")  # e.g. https://fapi.binance.com
+SHADOW_HTTP_TIMEOUT_S = env_float("SHADOW_HTTP_TIMEOUT_S", 5.0, minimum=0.1)
+SHADOW_CANDLE_FILES = env_list("SHADOW_CANDLE_FILES", [])  # "SYMBOL=path" or shared/ names
+SHADOW_PRICE_SUBJECT = env_str("SHADOW_PRICE_SUBJECT", "binance.websocket.data")
+SHADOW_EXECUTION_SUBJECT = env_str("SHADOW_EXECUTION_SUBJECT", "execution.events.>")
+SHADOW_FEED_QUEUE = env_str("SHADOW_FEED_QUEUE", "cio-shadow")
+SHADOW_PRICE_RETENTION_H = env_float("SHADOW_PRICE_RETENTION_H", 50.0, minimum=1.0)
+SHADOW_TICK_INTERVAL_S = env_float("SHADOW_TICK_INTERVAL_S", 60.0, minimum=1.0)
+SHADOW_SCAN_LAG_S = env_float("SHADOW_SCAN_LAG_S", 10.0, minimum=0.0)
+SHADOW_SCAN_BATCH = env_int("SHADOW_SCAN_BATCH", 5000, minimum=1)
+SHADOW_MARK_BATCH = env_int("SHADOW_MARK_BATCH", 500, minimum=1)
+SHADOW_RETRY_S = env_float("SHADOW_RETRY_S", 120.0, minimum=1.0)
+SHADOW_GIVE_UP_H = env_float("SHADOW_GIVE_UP_H", 72.0, minimum=0.0)
+SHADOW_REPORT_HORIZON_H = env_int("SHADOW_REPORT_HORIZON_H", 24, minimum=1)
+if SHADOW_REPORT_HORIZON_H not in SHADOW_HORIZONS_H:
+    raise ImproperlyConfigured("SHADOW_REPORT_HORIZON_H must be one of SHADOW_HORIZONS_H")
+EARNINGS_REPORT_WINDOW_H = env_int("EARNINGS_REPORT_WINDOW_H", 168, minimum=1)
+EARNINGS_REPORT_CHANNELS = env_list("EARNINGS_REPORT_CHANNELS", ["email"])
+EARNINGS_REPORT_BASE_URL = env_str("EARNINGS_REPORT_BASE_URL", "")  # link in the e-mail
+EARNINGS_REPORT_CRON = env_str("EARNINGS_REPORT_CRON", "0 16 * * 5")  # Fridays 16:00 UTC
+CELERY_BEAT_SCHEDULE = {
+    **globals().get("CELERY_BEAT_SCHEDULE", {}),
+    # Scan new blocked decisions into shadow positions, then mark due horizons (resumable).
+    "nurse.shadow_tick": {"task": "nurse.shadow_tick", "schedule": SHADOW_TICK_INTERVAL_S,
+                          "options": {"expires": SHADOW_TICK_INTERVAL_S * 2}},
+    "nurse.earnings_weekly": {"task": "nurse.earnings_weekly",
+                              "schedule": _earnings_schedule(EARNINGS_REPORT_CRON)},
+}

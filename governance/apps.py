@@ -8,4 +8,5 @@ class GovernanceConfig(AppConfig):
     verbose_name = "Governance"
 
     def ready(self) -> None:
-        from governance import signals  # noqa: F401  (registers login audit receivers)
+        # Receivers: login audit, and fleet sync after every new config version.
+        from governance import fleet_sync, signals  # noqa: F401
