@@ -25,9 +25,12 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-VAR = ROOT / "var"
+VAR = Path(os.environ.get("CIO_DEVSERVICES_DIR", str(ROOT / "var")))
 HOST = "127.0.0.1"
-PORTS = {"postgres": 5432, "redis": 6379, "nats": 4222}
+# The usual ports; overridable (CIO_DEVSERVICES_<NAME>_PORT) so tests can exercise the
+# start-up path next to the servers already running.
+PORTS = {name: int(os.environ.get(f"CIO_DEVSERVICES_{name.upper()}_PORT", default))
+         for name, default in (("postgres", 5432), ("redis", 6379), ("nats", 4222))}
 
 
 def _up(port: int) -> bool:
@@ -74,11 +77,13 @@ def start_postgres() -> None:
     if os.geteuid() == 0:
         # PostgreSQL refuses to run as root: the cluster belongs to the postgres user.
         as_user = ["runuser", "-u", "postgres", "--"]
-        subprocess.run(["chown", "postgres", str(VAR)], check=True)
+        data.mkdir(exist_ok=True)
+        subprocess.run(["chown", "-R", "postgres", str(data)], check=True)
+        subprocess.run(["chmod", "o+x", str(VAR)], check=False)
     if not (data / "PG_VERSION").exists():
         subprocess.run([*as_user, initdb, "-D", str(data), "-U", "postgres", "--auth=trust",
                         "-E", "UTF8"], check=True, stdout=subprocess.DEVNULL)
-    subprocess.run([*as_user, pg_ctl, "-D", str(data), "-l", str(VAR / "postgres.log"), "-o",
+    subprocess.run([*as_user, pg_ctl, "-D", str(data), "-l", str(data / "server.log"), "-o",
                     f"-c listen_addresses={HOST} -p {PORTS['postgres']} -k {data}", "start"],
                    check=True, stdout=subprocess.DEVNULL)
 
