@@ -200,7 +200,35 @@ def check_database(now: dt.datetime) -> None:
     _infra(now, "database", _probe_database_and_replay)
 
 
+def check_gate_budget(now: dt.datetime) -> None:
+    """Alert when a Nurse instance's GATE_TIMEOUT count grew since the last check.
+
+    The gate counts overruns in memory and publishes them in its registry entry, so the
+    hot path never touches the database or the alert pipeline."""
+    client = redis_client()
+    seen_key = ns_key("watchdog", "gate_timeouts")
+    previous = {k.decode() if isinstance(k, bytes) else str(k): int(v)
+                for k, v in client.hgetall(seen_key).items()}
+    for instance_b, value in client.hgetall(nurse_instances_key()).items():
+        instance = instance_b.decode() if isinstance(instance_b, bytes) else str(instance_b)
+        try:
+            info = json.loads(value)
+            timeouts = int(info.get("decisions", {}).get("timeouts", 0))
+        except (ValueError, TypeError, AttributeError):
+            continue
+        before = previous.get(instance)
+        client.hset(seen_key, instance, timeouts)
+        if before is not None and timeouts > before:
+            watchdog_report(
+                "gate_budget_overrun", source=f"nurse:{instance}"[:128], now=now,
+                message=f"Nurse {instance}: {timeouts - before} intents exceeded the time "
+                        "budget and were blocked (GATE_TIMEOUT)",
+                context={"instance": instance, "new_timeouts": timeouts - before,
+                         "total_timeouts": timeouts})
+
+
 register_watchdog("database", check_database)
+register_watchdog("gate_budget", check_gate_budget)
 register_watchdog("redis", check_redis)
 register_watchdog("nats", check_nats)
 register_watchdog("nurse_heartbeat", check_nurse_heartbeats)

@@ -159,8 +159,11 @@ class NurseRunner:
             with contextlib.suppress(Exception):
                 await self.nc.drain()
         if self.redis is not None:
+            # Leave a "stopped" entry so the watchdog tells a clean stop from a silent death.
+            entry = {**self.heartbeat(), "status": "stopped", "last_seen": time.time()}
             with contextlib.suppress(Exception):
-                await self.redis.hdel(self._instances_key(), self.cfg.instance)
+                await self.redis.hset(self._instances_key(), self.cfg.instance,
+                                      json.dumps(entry))
             await self.redis.aclose()
 
     async def _ensure_stream(self) -> None:
@@ -386,8 +389,9 @@ class NurseRunner:
             with contextlib.suppress(Exception):
                 await self.nc.publish(HEARTBEAT_SUBJECT, body)
             if self.redis is not None:
+                entry = json.dumps({**beat, "last_seen": beat["timestamp"]}).encode()
                 with contextlib.suppress(Exception):
-                    await self.redis.hset(self._instances_key(), self.cfg.instance, body)
+                    await self.redis.hset(self._instances_key(), self.cfg.instance, entry)
             await asyncio.sleep(self.cfg.heartbeat_interval_s)
 
     # -- policy, exchange filters, dependencies ---------------------------------------------

@@ -170,3 +170,26 @@ def test_database_loss_spools_delivers_directly_and_is_stored_later(
     assert grafana_row.status == "confirmed"
     assert "spool" in grafana_row.detail
     assert AlertDelivery.objects.get(alert=alert, channel="email").status == "pending"
+
+
+@pytest.mark.django_db
+def test_gate_budget_overruns_reported_by_the_nurse_raise_an_alert(
+        redis_client: redis.Redis) -> None:
+    from alerts.watchdogs import check_gate_budget
+
+    def entry(timeouts: int) -> None:
+        redis_client.hset(nurse_instances_key(), "nurse-x", json.dumps(
+            {"last_seen": time.time(), "status": "GOVERNANCE_ACTIVE",
+             "decisions": {"approved": 10, "timeouts": timeouts}}))
+
+    entry(2)
+    check_gate_budget(timezone.now())  # first sight: a baseline, no alert
+    assert not Alert.objects.exists()
+    entry(2)
+    check_gate_budget(timezone.now())
+    assert not Alert.objects.exists()
+    entry(5)
+    check_gate_budget(timezone.now())
+    [alert] = Alert.objects.all()
+    assert (alert.category, alert.source) == ("gate_budget", "nurse:nurse-x")
+    assert alert.context["new_timeouts"] == 3
