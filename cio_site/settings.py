@@ -6,6 +6,8 @@ production set ``DATABASE_URL`` to PostgreSQL.
 
 from __future__ import annotations
 
+import contextlib as _contextlib
+import datetime as _dt
 from pathlib import Path
 
 import dj_database_url
@@ -393,3 +395,103 @@ CELERY_BEAT_SCHEDULE = {
     "nurse.earnings_weekly": {"task": "nurse.earnings_weekly",
                               "schedule": _earnings_schedule(EARNINGS_REPORT_CRON)},
 }
+
+# --- Dashboard ---------------------------------------------------------------------------------
+# The commander dashboard (/dashboard/, docs/dashboard.md). The bridge (run_dashboard_bridge)
+# fans decisions and heartbeats out to this channel group, batched every DASHBOARD_TICK_S with
+# at most DASHBOARD_MAX_ROWS_PER_S decision rows per second whatever the gate's rate.
+DASHBOARD_GROUP = env_str("DASHBOARD_GROUP", "dashboard")
+DASHBOARD_TICK_S = env_float("DASHBOARD_TICK_S", 0.25, minimum=0.05)
+DASHBOARD_MAX_ROWS_PER_S = env_int("DASHBOARD_MAX_ROWS_PER_S", 40, minimum=1)
+DASHBOARD_POLL_S = env_float("DASHBOARD_POLL_S", 2.0, minimum=0.5)
+DASHBOARD_PANEL_REFRESH_S = env_float("DASHBOARD_PANEL_REFRESH_S", 15.0, minimum=1.0)
+DASHBOARD_HEARTBEAT_STALE_S = env_float("DASHBOARD_HEARTBEAT_STALE_S", 30.0, minimum=1.0)
+# demo_fleet refuses to run unless allowed: by default only with the development secret key,
+# which production never has (its manifests mount DJANGO_SECRET_KEY_FILE).
+DASHBOARD_DEMO_FLEET_ALLOWED = env_bool("DASHBOARD_DEMO_FLEET_ALLOWED",
+                                        SECRET_KEY.startswith("dev-insecure-"))
+
+# --- Operations ----------------------------------------------------------------------------------
+# Security headers, cookies, login throttling, static files, structured logs, telemetry and
+# metrics. Threat model: docs/security.md; deployment and scaling: docs/operations.md.
+_LOOPBACK_HOSTS = {"127.0.0.1", "localhost", "::1", "[::1]", "testserver"}
+# Served under a real host name (TLS ends at the ingress) unless every allowed host is
+# loopback: `make run` on http://127.0.0.1 keeps a working login without TLS.
+_LOCAL_ONLY = all(host in _LOOPBACK_HOSTS for host in ALLOWED_HOSTS)
+SESSION_COOKIE_SECURE = env_bool("CIO_SECURE_COOKIES", not DEBUG and not _LOCAL_ONLY)
+CSRF_COOKIE_SECURE = SESSION_COOKIE_SECURE
+SESSION_COOKIE_SAMESITE = "Lax"
+CSRF_COOKIE_SAMESITE = "Lax"
+SESSION_COOKIE_AGE = env_int("CIO_SESSION_AGE_S", 8 * 3600, minimum=300)  # one shift
+# HSTS goes out on HTTPS responses only (SecurityMiddleware), so it is harmless on http.
+SECURE_HSTS_SECONDS = env_int("CIO_HSTS_SECONDS", 0 if DEBUG else 31_536_000, minimum=0)
+SECURE_HSTS_INCLUDE_SUBDOMAINS = env_bool("CIO_HSTS_INCLUDE_SUBDOMAINS", False)
+SECURE_HSTS_PRELOAD = False
+# Behind the ingress: trust its X-Forwarded-Proto only when told it is there (else a client
+# could claim https), and count its hops for the client address of login throttling.
+if env_bool("CIO_TRUST_X_FORWARDED_PROTO", False):
+    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+SECURE_SSL_REDIRECT = env_bool("CIO_SSL_REDIRECT", False)
+# Probes and scrapes come over plain HTTP inside the cluster.
+SECURE_REDIRECT_EXEMPT = [r"^api/v1/health/", r"^metrics$"]
+CIO_PROXY_COUNT = env_int("CIO_PROXY_COUNT", 0, minimum=0)
+# Content-Security-Policy (cio_site/security.py): nonce-based scripts, no framing.
+CIO_CSP = env_str("CIO_CSP", "")
+CIO_CSP_REPORT_ONLY = env_bool("CIO_CSP_REPORT_ONLY", False)
+MIDDLEWARE.insert(MIDDLEWARE.index("django.middleware.security.SecurityMiddleware") + 1,
+                  "whitenoise.middleware.WhiteNoiseMiddleware")
+MIDDLEWARE.insert(MIDDLEWARE.index("whitenoise.middleware.WhiteNoiseMiddleware") + 1,
+                  "cio_site.security.ContentSecurityPolicyMiddleware")
+# Login throttling (django-axes) on every password login (admin and dashboard): 5 failures
+# per username and client address lock that pair out for 15 minutes (HTTP 429). TOTP
+# guessing is throttled by django-otp itself (growing delays per device).
+INSTALLED_APPS += ["axes", "ninja"]  # ninja: the API docs use local assets, not a CDN
+AUTHENTICATION_BACKENDS = ["axes.backends.AxesStandaloneBackend",
+                           "django.contrib.auth.backends.ModelBackend"]
+MIDDLEWARE.append("axes.middleware.AxesMiddleware")
+AXES_ENABLED = env_bool("CIO_LOGIN_THROTTLE", True)
+AXES_FAILURE_LIMIT = env_int("CIO_LOGIN_FAILURE_LIMIT", 5, minimum=1)
+AXES_COOLOFF_TIME = _dt.timedelta(seconds=env_int("CIO_LOGIN_COOLOFF_S", 900, minimum=1))
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+AXES_RESET_ON_SUCCESS = True
+AXES_CLIENT_IP_CALLABLE = "cio_site.security.client_ip"
+AXES_SENSITIVE_PARAMETERS = ["password", "otp_token", "otp_device"]
+# Static files (admin, API docs, dashboard) served by the app (WhiteNoise): the image
+# collects them at build time into CIO_STATIC_ROOT; finders cover a checkout without it.
+STATIC_ROOT = Path(env_str("CIO_STATIC_ROOT", str(STATIC_ROOT)))
+WHITENOISE_USE_FINDERS = env_bool("CIO_STATIC_USE_FINDERS", True)
+if WHITENOISE_USE_FINDERS and not STATIC_ROOT.exists():
+    # A checkout without collectstatic: the finders serve the files; an empty root keeps
+    # WhiteNoise from warning on every start.
+    with _contextlib.suppress(OSError):
+        STATIC_ROOT.mkdir(parents=True, exist_ok=True)
+# Structured JSON logs (one object per line, with trace ids) through a redaction filter;
+# CIO_LOG_FORMAT=text for humans. LOGGING_CONFIG also starts OpenTelemetry (OTEL_*,
+# cio_site/telemetry.py): off unless an exporter or OTLP endpoint is configured.
+CIO_LOG_FORMAT = env_str("CIO_LOG_FORMAT", "json")
+if CIO_LOG_FORMAT not in {"json", "text"}:
+    raise ImproperlyConfigured("CIO_LOG_FORMAT must be json or text")
+LOGGING_CONFIG = "cio_site.logging.configure"
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "filters": {"redact": {"()": "cio_site.logging.RedactingFilter"},
+                "trace": {"()": "cio_site.logging.TraceContextFilter"}},
+    "formatters": {
+        "json": {"()": "cio_site.logging.JsonFormatter", "service": CIO_SERVICE_NAME},
+        "text": {"format": "%(asctime)s %(levelname)s %(name)s [%(trace_id)s] %(message)s"},
+    },
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": CIO_LOG_FORMAT,
+                             "filters": ["trace", "redact"]}},
+    "root": {"handlers": ["console"], "level": env_str("LOG_LEVEL", "INFO")},
+    # Django's own handlers (console when DEBUG, mail_admins) would bypass the redaction.
+    "loggers": {"django": {"handlers": [], "level": "INFO", "propagate": True},
+                "django.server": {"handlers": [], "level": "INFO", "propagate": True}},
+}
+CELERY_WORKER_HIJACK_ROOT_LOGGER = False  # keep the JSON handler in workers
+# Metrics (cio_site/metrics.py): /metrics needs the scrape secret or a read-scoped token; the
+# Nurse serves /livez, /readyz and /metrics on CIO_NURSE_OPS_PORT (unset: no port, no cost).
+CIO_METRICS_TOKEN = env_optional("CIO_METRICS_TOKEN")
+_nurse_ops_port = env_int("CIO_NURSE_OPS_PORT", -1, minimum=-1)
+CIO_NURSE_OPS_PORT: int | None = _nurse_ops_port if _nurse_ops_port >= 0 else None
+CIO_NURSE_OPS_HOST = env_str("CIO_NURSE_OPS_HOST", "0.0.0.0")  # noqa: S104  (pod IP; NetworkPolicy)

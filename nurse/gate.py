@@ -17,13 +17,16 @@ import time
 from collections import OrderedDict
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from nurse.contracts import Intent, IntentRejected, is_valid_traceparent, parse_intent
 from nurse.contracts.engine_signal import signal_to_json_bytes
 from nurse.ledger import ReserveRequest
 from nurse.policy import CompiledPolicy, ExchangeFilter
 from nurse.rules import RULES, GateContext, Reason
+
+if TYPE_CHECKING:
+    from cio_site.telemetry import IntentTracer
 
 _TOKEN_RE = re.compile(r"[^A-Za-z0-9_-]")
 _SIDES = {"buy": "LONG", "sell": "SHORT"}
@@ -66,6 +69,7 @@ class Pending:
     strategy_id: str = "unknown"
     symbol: str = "UNKNOWN"
     action: str = "hold"
+    span: Any = None  # the intent's OTel span, only while tracing is on
 
 
 @dataclass(slots=True)
@@ -124,6 +128,8 @@ class Gate:
         self.equity: float | None = None
         self.local_dedup = LocalDedup(dedup_window_s)
         self._tokens: dict[str, str] = {}
+        # Set by the runner when OpenTelemetry tracing is on; None = no span work at all.
+        self.tracer: IntentTracer | None = None
 
     # -- state swaps (atomic reference assignments) ----------------------------------------
     def set_policy(self, policy: CompiledPolicy) -> bool:
@@ -159,11 +165,17 @@ class Gate:
             pending = Pending(decision_id, received, started, None, None,
                               [(exc.code, exc.message[:300])], tp, trace_id, version)
             _identify_rejected(pending, raw)
+            if self.tracer is not None:
+                self.tracer.begin(pending, header_traceparent)
             return pending
-        tp, trace_id = new_traceparent(header_traceparent or intent.traceparent)
+        parent = header_traceparent or intent.traceparent
+        tp, trace_id = new_traceparent(parent)
         pending = Pending(decision_id, received, started, None, intent, [], tp, trace_id,
                           version, strategy_id=intent.strategy_id, symbol=intent.symbol,
                           action=intent.action)
+        if self.tracer is not None:
+            # The span takes the ids of ``tp``: what is published equals the span context.
+            self.tracer.begin(pending, parent)
         reducing = intent.action in ("close", "hold")
         pending.reducing = reducing
         content_key = _content_key(intent)
@@ -194,8 +206,11 @@ class Gate:
                               exchange=self.exchange.get(intent.symbol),
                               exchange_loaded=self.exchange_loaded, equity=self.equity,
                               reasons=pending.reasons)
-            for rule in RULES:
-                rule.fn(ctx)
+            if self.tracer is not None and pending.span is not None:
+                self.tracer.run_rules(pending.span, RULES, ctx)  # child span per rule
+            else:
+                for rule in RULES:
+                    rule.fn(ctx)
         if pending.reasons:
             return pending
         gates = policy.hard_gates if policy else {}
@@ -302,8 +317,9 @@ def _iso(epoch: float) -> str:
 
 def _content_key(intent: Intent) -> str:
     material = (f"{intent.strategy_id}|{intent.symbol}|{intent.action}|{intent.quantity!r}|"
+                f"{intent.position_size_pct!r}|{intent.quote_quantity!r}|{intent.price!r}|"
                 f"{intent.current_price!r}|{intent.stop_loss!r}|{intent.take_profit!r}|"
-                f"{int(intent.timestamp.timestamp())}")
+                f"{intent.order_type}|{int(intent.timestamp.timestamp())}")
     return hashlib.blake2b(material.encode(), digest_size=12).hexdigest()
 
 

@@ -17,7 +17,26 @@ from django.conf import settings
 FIXTURES = Path(__file__).parent / "fixtures"
 
 
+def _private_nats() -> None:
+    """Opt-in (CIO_TEST_PRIVATE_NATS=1): a NATS server of this run's own, for machines where
+    several test runs share 127.0.0.1:4222 and would answer each other's requests."""
+    import atexit
+    import tempfile
+
+    from tests.support.servers import nats_server
+
+    server = nats_server(Path(tempfile.mkdtemp(prefix="cio-test-nats-"))).start()
+    atexit.register(server.stop)
+    url = f"nats://127.0.0.1:{server.port}"
+    for name in ("NATS_URL", "ALERT_NATS_URL"):
+        if getattr(settings, name, None) in (None, settings.NATS_URL):
+            os.environ[name] = url
+            setattr(settings, name, url)
+
+
 def pytest_configure(config: pytest.Config) -> None:
+    if os.environ.get("CIO_TEST_PRIVATE_NATS") == "1":
+        _private_nats()
     engine = settings.DATABASES["default"]["ENGINE"]
     if "postgresql" not in engine and not os.environ.get("CIO_ALLOW_NON_PG_TESTS"):
         raise pytest.UsageError(

@@ -114,7 +114,8 @@ def test_redis_and_nats_loss_raise_and_recovery_resolves(settings: Any) -> None:
     assert "ConnectionError" in by_source["redis"].message
     settings.REDIS_URL, settings.NATS_URL = good_redis, good_nats
     results = watchdogs_run()
-    assert results == {"database": "ok", "redis": "ok", "nats": "ok", "nurse_heartbeat": "ok"}
+    assert results == {"database": "ok", "redis": "ok", "nats": "ok", "nurse_heartbeat": "ok",
+                       "gate_budget": "ok"}
     assert set(Alert.objects.values_list("status", flat=True)) == {"resolved"}
 
 
