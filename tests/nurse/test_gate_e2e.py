@@ -100,9 +100,9 @@ async def test_heartbeat_reply_and_periodic_publish(bus: Bus, redis_client: obje
         assert set(body["dependencies"]) == {"nats", "redis", "db"}
         assert {"version", "instance", "policy_version"} <= set(body)
         seen = 0
-        deadline = asyncio.get_running_loop().time() + 3
+        deadline = asyncio.get_running_loop().time() + 8
         while seen < 3 and asyncio.get_running_loop().time() < deadline:
-            msg = await asyncio.wait_for(beats.get(), timeout=3)
+            msg = await asyncio.wait_for(beats.get(), timeout=8)
             if msg.data and json.loads(msg.data).get("instance") == runner.cfg.instance:
                 seen += 1
         assert seen >= 3
