@@ -19,6 +19,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
+from pydantic_core import to_json
+
 from nurse.contracts import Intent, IntentRejected, is_valid_traceparent, parse_intent
 from nurse.contracts.engine_signal import signal_to_json_bytes
 from nurse.ledger import ReserveRequest
@@ -289,7 +291,7 @@ class Gate:
             strategy_id=pending.strategy_id, symbol=pending.symbol, token=token,
             trace_id=pending.trace_id, traceparent=pending.traceparent,
             policy_version=pending.policy_version, latency_us=latency_us,
-            decision_body=json.dumps(decision, separators=(",", ":"), default=str).encode(),
+            decision_body=to_json(decision),
             signal_subject=signal_subject, signal_body=signal_body,
         )
 

@@ -1,6 +1,6 @@
 """Cross-instance state of the gate in Redis, changed only by atomic Lua scripts.
 
-One ``EVALSHA`` per intent (pipelined per batch) does, atomically across every Nurse:
+One ``EVALSHA`` per batch does, for each intent in order and atomically across every Nurse:
 1. drop expired exposure reservations;
 2. refuse a duplicate (same signal id, or same content within the window);
 3. for new exposure: check the per-strategy order rate and daily trade count, then the
@@ -12,83 +12,103 @@ Position-reducing intents skip step 3 and reserve nothing.
 
 from __future__ import annotations
 
+import hashlib
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import redis.asyncio as aioredis
+from redis.exceptions import NoScriptError
 
+# One call per batch: the loop body is, per intent and in order, exactly the steps above.
+# Keys are derived from the namespace inside the script (single-instance Redis; a cluster
+# deployment would need hash tags and per-key declarations).
 RESERVE_LUA = """
-local now = tonumber(ARGV[1])
-local exp = KEYS[1]; local resz = KEYS[2]; local resh = KEYS[3]
--- 1. expire old reservations (bounded work per call)
-local old = redis.call('ZRANGEBYSCORE', resz, '-inf', now, 'LIMIT', 0, 64)
-for _, rid in ipairs(old) do
-  local v = redis.call('HGET', resh, rid)
-  if v then
-    local sf, tf, n = string.match(v, '([^|]+)|([^|]+)|([^|]+)')
-    n = tonumber(n)
-    redis.call('HINCRBYFLOAT', exp, sf, -n)
-    redis.call('HINCRBYFLOAT', exp, tf, -n)
-    redis.call('HINCRBYFLOAT', exp, 'fleet', -n)
-    redis.call('HDEL', resh, rid)
+local now = tonumber(ARGV[1]); local ns = ARGV[2]
+local window = tonumber(ARGV[3]); local ttl = tonumber(ARGV[4])
+local max_age = tonumber(ARGV[5])
+local exp = ns .. ':exp:open'; local resz = ns .. ':exp:resz'; local resh = ns .. ':exp:resh'
+local synced = ns .. ':exp:synced_at'
+local minute = tostring(math.floor(now / 60)); local day = tostring(math.floor(now / 86400))
+local out = {}
+local FIELDS = 12
+for base = 6, #ARGV, FIELDS do
+  local decision_id = ARGV[base]; local signal_id = ARGV[base + 1]
+  local content = ARGV[base + 2]; local strategy = ARGV[base + 3]
+  local symbol = ARGV[base + 4]; local reducing = ARGV[base + 5] == '1'
+  local notional = tonumber(ARGV[base + 6])
+  local code, detail = 'OK', ''
+  -- 1. expire old reservations (bounded work per intent)
+  local old = redis.call('ZRANGEBYSCORE', resz, '-inf', now, 'LIMIT', 0, 64)
+  for _, rid in ipairs(old) do
+    local v = redis.call('HGET', resh, rid)
+    if v then
+      local osf, otf, n = string.match(v, '([^|]+)|([^|]+)|([^|]+)')
+      n = tonumber(n)
+      redis.call('HINCRBYFLOAT', exp, osf, -n)
+      redis.call('HINCRBYFLOAT', exp, otf, -n)
+      redis.call('HINCRBYFLOAT', exp, 'fleet', -n)
+      redis.call('HDEL', resh, rid)
+    end
+    redis.call('ZREM', resz, rid)
   end
-  redis.call('ZREM', resz, rid)
+  -- 2. duplicates
+  local dup_id = ''
+  if signal_id ~= '' then dup_id = ns .. ':dedup:id:' .. strategy .. ':' .. signal_id end
+  local dup_content = ns .. ':dedup:c:' .. content
+  if dup_id ~= '' and redis.call('EXISTS', dup_id) == 1 then
+    code, detail = 'DUPLICATE_SIGNAL_ID', redis.call('GET', dup_id)
+  elseif redis.call('EXISTS', dup_content) == 1 then
+    code, detail = 'DUPLICATE_CONTENT', redis.call('GET', dup_content)
+  end
+  local rate_key = ns .. ':rate:' .. strategy .. ':' .. minute
+  local daily_key = ns .. ':daily:' .. strategy .. ':' .. day
+  local sf = 'sym:' .. symbol; local tf = 'strat:' .. strategy
+  -- 3. rates and exposure (new exposure only)
+  if code == 'OK' and not reducing then
+    local synced_at = tonumber(redis.call('GET', synced) or '0')
+    if max_age > 0 and now - synced_at > max_age then
+      code, detail = 'EXPOSURE_NO_POSITIONS', tostring(synced_at)
+    else
+      local rate = tonumber(redis.call('GET', rate_key) or '0')
+      local daily = tonumber(redis.call('GET', daily_key) or '0')
+      local cur = redis.call('HMGET', exp, sf, tf, 'fleet')
+      local cs = tonumber(cur[1] or '0'); local ct = tonumber(cur[2] or '0')
+      local cf = tonumber(cur[3] or '0')
+      if rate >= tonumber(ARGV[base + 7]) then
+        code, detail = 'RATE_ORDERS_PER_MINUTE', tostring(rate)
+      elseif daily >= tonumber(ARGV[base + 8]) then
+        code, detail = 'RATE_DAILY_TRADES', tostring(daily)
+      elseif cs + notional > tonumber(ARGV[base + 9]) then
+        code, detail = 'EXPOSURE_SYMBOL_LIMIT', tostring(cs)
+      elseif ct + notional > tonumber(ARGV[base + 10]) then
+        code, detail = 'EXPOSURE_STRATEGY_LIMIT', tostring(ct)
+      elseif cf + notional > tonumber(ARGV[base + 11]) then
+        code, detail = 'EXPOSURE_FLEET_LIMIT', tostring(cf)
+      end
+    end
+  end
+  -- 4. commit
+  if code == 'OK' then
+    if dup_id ~= '' then redis.call('SET', dup_id, decision_id, 'EX', window) end
+    redis.call('SET', dup_content, decision_id, 'EX', window)
+    if not reducing then
+      redis.call('INCR', rate_key); redis.call('EXPIRE', rate_key, 120)
+      redis.call('INCR', daily_key); redis.call('EXPIRE', daily_key, 172800)
+      if notional > 0 then
+        redis.call('HINCRBYFLOAT', exp, sf, notional)
+        redis.call('HINCRBYFLOAT', exp, tf, notional)
+        redis.call('HINCRBYFLOAT', exp, 'fleet', notional)
+        redis.call('ZADD', resz, now + ttl, decision_id)
+        redis.call('HSET', resh, decision_id, sf .. '|' .. tf .. '|' .. notional)
+      end
+    end
+  end
+  out[#out + 1] = code
+  out[#out + 1] = detail or ''
 end
--- 2. duplicates
-local dup_id = KEYS[4]; local dup_content = KEYS[5]
-if dup_id ~= '' and redis.call('EXISTS', dup_id) == 1 then
-  return {'DUPLICATE_SIGNAL_ID', redis.call('GET', dup_id)}
-end
-if redis.call('EXISTS', dup_content) == 1 then
-  return {'DUPLICATE_CONTENT', redis.call('GET', dup_content)}
-end
-local reducing = ARGV[2] == '1'
-local decision_id = ARGV[3]
-local window = tonumber(ARGV[4])
-local rate_key = KEYS[6]; local daily_key = KEYS[7]; local synced = KEYS[8]
-local notional = tonumber(ARGV[5])
-local sf = ARGV[6]; local tf = ARGV[7]
-if not reducing then
-  -- 3. rates and exposure
-  local synced_at = tonumber(redis.call('GET', synced) or '0')
-  local max_age = tonumber(ARGV[14])
-  if max_age > 0 and now - synced_at > max_age then
-    return {'EXPOSURE_NO_POSITIONS', tostring(synced_at)}
-  end
-  local rate = tonumber(redis.call('GET', rate_key) or '0')
-  if rate >= tonumber(ARGV[8]) then return {'RATE_ORDERS_PER_MINUTE', tostring(rate)} end
-  local daily = tonumber(redis.call('GET', daily_key) or '0')
-  if daily >= tonumber(ARGV[9]) then return {'RATE_DAILY_TRADES', tostring(daily)} end
-  local cur = redis.call('HMGET', exp, sf, tf, 'fleet')
-  local cs = tonumber(cur[1] or '0'); local ct = tonumber(cur[2] or '0')
-  local cf = tonumber(cur[3] or '0')
-  if cs + notional > tonumber(ARGV[10]) then
-    return {'EXPOSURE_SYMBOL_LIMIT', tostring(cs)}
-  end
-  if ct + notional > tonumber(ARGV[11]) then
-    return {'EXPOSURE_STRATEGY_LIMIT', tostring(ct)}
-  end
-  if cf + notional > tonumber(ARGV[12]) then
-    return {'EXPOSURE_FLEET_LIMIT', tostring(cf)}
-  end
-end
--- 4. commit
-if dup_id ~= '' then redis.call('SET', dup_id, decision_id, 'EX', window) end
-redis.call('SET', dup_content, decision_id, 'EX', window)
-if not reducing then
-  redis.call('INCR', rate_key); redis.call('EXPIRE', rate_key, 120)
-  redis.call('INCR', daily_key); redis.call('EXPIRE', daily_key, 172800)
-  if notional > 0 then
-    redis.call('HINCRBYFLOAT', exp, sf, notional)
-    redis.call('HINCRBYFLOAT', exp, tf, notional)
-    redis.call('HINCRBYFLOAT', exp, 'fleet', notional)
-    redis.call('ZADD', resz, now + tonumber(ARGV[13]), decision_id)
-    redis.call('HSET', resh, decision_id, sf .. '|' .. tf .. '|' .. notional)
-  end
-end
-return {'OK', ''}
+return out
 """
 
 # A fill converts a reservation into a position: release the reservation, add the fill.
@@ -195,7 +215,7 @@ class Ledger:
         self.resh_key = f"{namespace}:exp:resh"
         self.synced_key = f"{namespace}:exp:synced_at"
         self.equity_key = f"{namespace}:exp:equity"
-        self._reserve = client.register_script(RESERVE_LUA)
+        self._reserve_sha = hashlib.sha1(RESERVE_LUA.encode()).hexdigest()  # noqa: S324
         self._fill = client.register_script(FILL_LUA)
         self._release = client.register_script(RELEASE_LUA)
         self._positions = client.register_script(POSITIONS_LUA)
@@ -212,26 +232,41 @@ class Ledger:
             self.synced_key,
         ]
 
-    def _args(self, req: ReserveRequest, now: float) -> list[Any]:
-        return [now, "1" if req.reducing else "0", req.decision_id, self.dedup_window_s,
-                req.notional, f"sym:{req.symbol}", f"strat:{req.strategy_id}",
-                req.max_orders_per_minute, req.max_daily_trades, req.symbol_limit,
-                req.strategy_limit, req.fleet_limit, self.reservation_ttl_s,
-                self.positions_max_age_s]
+    def _batch_args(self, reqs: Sequence[ReserveRequest], now: float) -> list[Any]:
+        args: list[Any] = [repr(now), self.ns, self.dedup_window_s, self.reservation_ttl_s,
+                           self.positions_max_age_s]
+        for req in reqs:
+            args.extend((req.decision_id, req.signal_id or "", req.content_key,
+                         req.strategy_id, req.symbol, "1" if req.reducing else "0",
+                         repr(req.notional), req.max_orders_per_minute, req.max_daily_trades,
+                         _finite(req.symbol_limit), _finite(req.strategy_limit),
+                         _finite(req.fleet_limit)))
+        return args
 
     async def reserve_many(self, reqs: Sequence[ReserveRequest], now: float
                            ) -> list[tuple[str, str]]:
-        """Run the reservation script for a batch in one round trip (pipelined)."""
-        if len(reqs) == 1:
-            req = reqs[0]
-            res = await self._reserve(keys=self._keys(req, now), args=self._args(req, now))
-            return [_decode(res)]
+        """Run the reservation steps for a whole batch in one script call (one round trip)."""
+        if not reqs:
+            return []
+        args = self._batch_args(reqs, now)
+        try:
+            flat = await self.client.evalsha(self._reserve_sha, 0, *args)
+        except NoScriptError:
+            # First use on this server (or after SCRIPT FLUSH / a restart): load it once.
+            self._reserve_sha = await self.client.script_load(RESERVE_LUA)
+            flat = await self.client.evalsha(self._reserve_sha, 0, *args)
+        return [_decode((flat[i], flat[i + 1])) for i in range(0, len(flat), 2)]
+
+    async def release_many(self, reqs: Sequence[ReserveRequest], now: float) -> None:
+        """Undo several reservations in one pipelined round trip."""
+        if not reqs:
+            return
         pipe = self.client.pipeline(transaction=False)
         for req in reqs:
-            await self._reserve(keys=self._keys(req, now), args=self._args(req, now),
+            await self._release(keys=self._keys(req, now)[:7],
+                                args=[req.decision_id, "1" if req.reducing else "0"],
                                 client=pipe)
-        results = await pipe.execute()
-        return [_decode(r) for r in results]
+        await pipe.execute()
 
     async def release(self, req: ReserveRequest, now: float) -> None:
         await self._release(keys=self._keys(req, now)[:7],
@@ -263,6 +298,11 @@ class Ledger:
 
     async def set_equity(self, equity: float) -> None:
         await self.client.set(self.equity_key, equity)
+
+
+def _finite(limit: float) -> float:
+    # Lua's tonumber does not read "inf"; an absent limit is a number no notional reaches.
+    return limit if limit < 1e300 else 1e300
 
 
 def _decode(res: Any) -> tuple[str, str]:

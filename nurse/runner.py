@@ -25,8 +25,9 @@ import nats
 import redis.asyncio as aioredis
 from nats.aio.msg import Msg
 
+from cio_site.metrics import nurse_observer
 from nurse.gate import Gate, Pending, Verdict, default_instance_id, subject_token
-from nurse.ledger import Ledger
+from nurse.ledger import Ledger, ReserveRequest
 from nurse.policy import CompiledPolicy, exchange_filters_from_info
 from nurse.streams import ensure_decision_stream
 
@@ -59,7 +60,7 @@ class NurseConfig:
     version: str = "0.1.0"
     service: str = "petrosa-cio"
     instance: str = field(default_factory=default_instance_id)
-    max_batch: int = 256
+    max_batch: int = 64
     max_queue: int = 50_000
     ack_timeout_s: float = 2.0
     redis_timeout_s: float = 0.02
@@ -67,6 +68,15 @@ class NurseConfig:
     # 0 trusts fill-by-fill accounting alone (an operator's explicit choice).
     positions_max_age_s: float = 120.0
     db_check: Any = None  # a sync callable returning True when the database answers
+
+
+@dataclass(slots=True)
+class _AckBatch:
+    """JetStream acks still awaited for one emitted batch (one future per batch)."""
+
+    done: asyncio.Future[None]
+    remaining: int
+    stored: set[str] = field(default_factory=set)
 
 
 @dataclass(slots=True)
@@ -91,8 +101,10 @@ class NurseRunner:
         self.redis: aioredis.Redis | None = None
         self.ledger: Ledger | None = None
         self.queue: deque[_Item] = deque()
+        # Bounded: when publishing falls behind, deciding waits instead of piling up.
+        self.emit_queue: asyncio.Queue[list[tuple[_Item, Pending, Verdict]]] = asyncio.Queue(4)
         self.wakeup = asyncio.Event()
-        self.acks: dict[str, asyncio.Future[bool]] = {}
+        self.acks: dict[str, _AckBatch] = {}
         self.ack_inbox = ""
         self.deps = {"nats": "down", "redis": "down", "db": "down"}
         self.alerts_degraded = False
@@ -104,12 +116,18 @@ class NurseRunner:
         self._stopping = asyncio.Event()
         self._tasks: list[asyncio.Task[Any]] = []
         self._background: set[asyncio.Task[Any]] = set()
+        # Tracing / metrics / ops-port hook: None (and no work at all) unless one is on.
+        self.observer = nurse_observer(self)
+        self.gate.tracer = self.observer.tracer if self.observer is not None else None
 
     # -- lifecycle -------------------------------------------------------------------------
     async def start(self) -> None:
         cfg = self.cfg
-        self.redis = aioredis.Redis.from_url(cfg.redis_url, socket_timeout=1,
-                                             socket_connect_timeout=1)
+        # A small, blocking pool: a burst must queue for connections, never open hundreds.
+        pool = aioredis.BlockingConnectionPool.from_url(
+            cfg.redis_url, max_connections=16, timeout=1, socket_timeout=1,
+            socket_connect_timeout=1)
+        self.redis = aioredis.Redis(connection_pool=pool)
         self.ledger = Ledger(self.redis, cfg.namespace, dedup_window_s=cfg.dedup_window_s,
                              positions_max_age_s=cfg.positions_max_age_s)
         self.nc = await nats.connect(
@@ -134,8 +152,10 @@ class NurseRunner:
         await self.nc.subscribe(EXECUTION_SUBJECT, queue=f"{cfg.queue_group}-positions",
                                 cb=self._on_execution)
         await self.nc.flush()
-        for coro in (self._batch_loop(), self._heartbeat_loop(), self._refresh_loop(),
-                     self._dependency_loop()):
+        if self.observer is not None:
+            await self.observer.start()
+        for coro in (self._batch_loop(), self._emit_loop(), self._heartbeat_loop(),
+                     self._refresh_loop(), self._dependency_loop()):
             self._tasks.append(asyncio.create_task(coro))
         logger.info("nurse %s started: policy v%s, subjects %s", cfg.instance,
                     self.gate.policy.version if self.gate.policy else None,
@@ -150,21 +170,28 @@ class NurseRunner:
         self._stopping.set()
 
     async def stop(self) -> None:
+        if self.observer is not None:
+            await self.observer.stop()
         for task in self._tasks:
             task.cancel()
         for task in self._tasks:
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await task
+        # Every step is bounded: a stop must finish even with NATS or Redis gone.
         if self.nc is not None and not self.nc.is_closed:
-            with contextlib.suppress(Exception):
-                await self.nc.drain()
+            try:
+                await asyncio.wait_for(self.nc.drain(), timeout=5)
+            except Exception:
+                with contextlib.suppress(Exception):
+                    await asyncio.wait_for(self.nc.close(), timeout=2)
         if self.redis is not None:
             # Leave a "stopped" entry so the watchdog tells a clean stop from a silent death.
             entry = {**self.heartbeat(), "status": "stopped", "last_seen": time.time()}
             with contextlib.suppress(Exception):
-                await self.redis.hset(self._instances_key(), self.cfg.instance,
-                                      json.dumps(entry))
-            await self.redis.aclose()
+                await asyncio.wait_for(self.redis.hset(
+                    self._instances_key(), self.cfg.instance, json.dumps(entry)), timeout=2)
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(self.redis.aclose(), timeout=2)
 
     async def _ensure_stream(self) -> None:
         await ensure_decision_stream(self.js, name=self.cfg.decision_stream,
@@ -192,6 +219,10 @@ class NurseRunner:
         self.wakeup.set()
 
     async def _batch_loop(self) -> None:
+        """Stage 1: decide batches (rules, then one ledger round trip) and hand them on.
+
+        Stage 2 (``_emit_loop``) stores and publishes them in the same order, so deciding
+        batch N+1 overlaps with waiting for batch N's JetStream acks."""
         while True:
             if not self.queue:
                 self.wakeup.clear()
@@ -201,11 +232,22 @@ class NurseRunner:
                 batch.append(self.queue.popleft())
             t0 = time.perf_counter()
             try:
-                await self._process(batch)
-                self._note_batch(len(batch), time.perf_counter() - t0)
+                verdicts = await self._process(batch)
             except Exception:
                 logger.exception("batch of %d failed; deciding them blocked", len(batch))
                 await self._fail_batch(batch)
+                continue
+            self._note_batch(len(batch), time.perf_counter() - t0)
+            await self.emit_queue.put(verdicts)
+
+    async def _emit_loop(self) -> None:
+        while True:
+            verdicts = await self.emit_queue.get()
+            try:
+                await self._emit(verdicts)
+            except Exception:
+                logger.exception("emitting %d decisions failed", len(verdicts))
+                await self._fail_batch([item for item, _, _ in verdicts])
 
     def _note_batch(self, size: int, seconds: float) -> None:
         stats = self.batch_stats
@@ -214,16 +256,23 @@ class NurseRunner:
         stats["max_ms"] = max(stats["max_ms"], seconds * 1000)
         stats["last_ms"] = seconds * 1000
 
-    async def _process(self, batch: list[_Item]) -> None:
+    async def _process(self, batch: list[_Item]) -> list[tuple[_Item, Pending, Verdict]]:
         gate = self.gate
         overloaded = len(self.queue) >= self.cfg.max_queue
+        budget = self.cfg.budget_ms / 1000.0
         pendings: list[Pending] = []
         for item in batch:
             pending = gate.prepare(item.raw, header_traceparent=item.traceparent,
                                    received=item.received, started=item.started)
-            if overloaded and pending.reserve is not None and not pending.reducing:
-                pending.reasons.append(("GATE_OVERLOAD", "intake queue full"))
-                pending.reserve = None
+            if pending.reserve is not None:
+                if overloaded and not pending.reducing:
+                    pending.reasons.append(("GATE_OVERLOAD", "intake queue full"))
+                    pending.reserve = None
+                elif time.perf_counter() - item.started > budget:
+                    # Already late: block before reserving anything (nothing to undo).
+                    pending.reasons.append(("GATE_TIMEOUT",
+                                            f"budget_ms={self.cfg.budget_ms:.0f}"))
+                    pending.reserve = None
             pendings.append(pending)
         asks = [p for p in pendings if p.reserve is not None]
         answers: dict[str, tuple[str, str] | None] = {}
@@ -231,17 +280,33 @@ class NurseRunner:
             answers = await self._ask_ledger(asks)
         now = time.time()
         verdicts = []
+        undo: list[ReserveRequest] = []
         for item, pending in zip(batch, pendings, strict=True):
-            verdict = gate.finish(pending, answers.get(pending.decision_id), now=now)
-            if pending.reserve is not None and answers.get(pending.decision_id) == ("OK", "") \
-                    and verdict.outcome == "blocked" and self.ledger is not None:
+            answer = answers.get(pending.decision_id)
+            verdict = gate.finish(pending, answer, now=now)
+            if pending.reserve is not None and answer == ("OK", "") \
+                    and verdict.outcome == "blocked":
                 # Approved by the ledger, then over budget: undo so a retry is safe.
                 self.counters["timeouts"] += 1
-                task = asyncio.create_task(self._release(pending))
-                self._background.add(task)
-                task.add_done_callback(self._background.discard)
+                undo.append(pending.reserve)
             verdicts.append((item, pending, verdict))
-        await self._emit(verdicts)
+        if undo:
+            self._spawn(self._release_many(undo))
+        return verdicts
+
+    def _spawn(self, coro: Any) -> None:
+        task = asyncio.create_task(coro)
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
+
+    async def _release_many(self, reqs: list[ReserveRequest]) -> None:
+        if self.ledger is not None:
+            try:
+                await self.ledger.release_many(reqs, time.time())
+            except (aioredis.RedisError, OSError) as exc:
+                # The reservations expire by themselves (reservation TTL).
+                logger.warning("could not release %d reservations: %s", len(reqs),
+                               type(exc).__name__)
 
     async def _ask_ledger(self, asks: list[Pending]) -> dict[str, tuple[str, str] | None]:
         assert self.ledger is not None  # noqa: S101  (set in start)
@@ -257,25 +322,17 @@ class NurseRunner:
         self.deps["redis"] = "ok"
         return {p.decision_id: r for p, r in zip(asks, results, strict=True)}
 
-    async def _release(self, pending: Pending) -> None:
-        if self.ledger is not None and pending.reserve is not None:
-            with contextlib.suppress(Exception):
-                await self.ledger.release(pending.reserve, time.time())
-
     async def _emit(self, verdicts: list[tuple[_Item, Pending, Verdict]]) -> None:
         """Decisions to JetStream (acked), then signals, blocked events and replies."""
         nc = self.nc
-        loop = asyncio.get_running_loop()
-        futures: list[tuple[Verdict, asyncio.Future[bool]]] = []
+        batch = _AckBatch(asyncio.get_running_loop().create_future(), len(verdicts))
         for _, _, verdict in verdicts:
-            fut: asyncio.Future[bool] = loop.create_future()
-            self.acks[verdict.decision_id] = fut
+            self.acks[verdict.decision_id] = batch
             await nc.publish(
                 f"{self.cfg.decision_prefix}.{verdict.outcome}.{verdict.token}",
                 verdict.decision_body, reply=f"{self.ack_inbox}.{verdict.decision_id}",
                 headers={"Nats-Msg-Id": verdict.decision_id, "traceparent": verdict.traceparent})
-            futures.append((verdict, fut))
-        durable = await self._await_acks(futures)
+        durable = await self._await_acks(batch, [v for _, _, v in verdicts])
         for item, pending, verdict in verdicts:
             ok = durable.get(verdict.decision_id, False)
             if verdict.outcome == "approved" and verdict.signal_subject and verdict.signal_body:
@@ -288,7 +345,8 @@ class NurseRunner:
                     # No durable record: publishing would make a phantom trade.
                     verdict.outcome = "blocked"
                     verdict.reasons.append(("AUDIT_UNAVAILABLE", "decision not stored"))
-                    await self._release(pending)
+                    if pending.reserve is not None:
+                        self._spawn(self._release_many([pending.reserve]))
             if verdict.outcome == "blocked":
                 self.counters["blocked"] += 1
                 if pending.intent is None:
@@ -297,32 +355,32 @@ class NurseRunner:
                                  headers={"traceparent": verdict.traceparent})
             if item.reply:
                 await self._reply_verdict(item.reply, verdict)
+        if self.observer is not None:
+            self.observer.after_emit(verdicts)  # spans end with the final outcome; metrics
 
-    async def _await_acks(self, futures: list[tuple[Verdict, asyncio.Future[bool]]]
-                          ) -> dict[str, bool]:
-        if not futures:
+    async def _await_acks(self, batch: _AckBatch, verdicts: list[Verdict]) -> dict[str, bool]:
+        """Wait (bounded) until JetStream acknowledged every decision of the batch."""
+        if not verdicts:
             return {}
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(asyncio.gather(*(f for _, f in futures),
-                                                  return_exceptions=True),
-                                   timeout=self.cfg.ack_timeout_s)
-        result = {}
-        for verdict, fut in futures:
+        if batch.remaining > 0:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(asyncio.shield(batch.done), self.cfg.ack_timeout_s)
+        for verdict in verdicts:
             self.acks.pop(verdict.decision_id, None)
-            result[verdict.decision_id] = fut.done() and not fut.cancelled() and \
-                fut.exception() is None and bool(fut.result())
-        return result
+        return {v.decision_id: v.decision_id in batch.stored for v in verdicts}
 
     async def _on_ack(self, msg: Msg) -> None:
         decision_id = msg.subject.rsplit(".", 1)[-1]
-        fut = self.acks.get(decision_id)
-        if fut is None or fut.done():
+        batch = self.acks.pop(decision_id, None)
+        if batch is None:
             return
-        ok = False
         with contextlib.suppress(ValueError):
             body = json.loads(msg.data)
-            ok = isinstance(body, dict) and "error" not in body and "seq" in body
-        fut.set_result(ok)
+            if isinstance(body, dict) and "error" not in body and "seq" in body:
+                batch.stored.add(decision_id)
+        batch.remaining -= 1
+        if batch.remaining <= 0 and not batch.done.done():
+            batch.done.set_result(None)
 
     async def _reply_verdict(self, reply: str, verdict: Verdict) -> None:
         codes = [c for c, _ in verdict.reasons]
