@@ -26,6 +26,7 @@ from governance.api.schemas import (
     DecisionIdIn,
     DecisionListOut,
     DefaultsOut,
+    EarningsIn,
     EmptyIn,
     Envelope,
     EnvelopeOut,
@@ -361,6 +362,15 @@ def decision(request: HttpRequest, decision_id: str) -> Any:
             summary="Why, and what would pass")
 def explain(request: HttpRequest, decision_id: str) -> Any:
     return run(request, "explain_decision", DecisionIdIn(decision_id=decision_id))
+
+
+# --- earnings -------------------------------------------------------------------------------
+
+
+@router.get("/earnings-summary", response=_resp(dict[str, Any]), tags=["earnings"],
+            summary="Net profit, shadow ROI (avoided / foregone), top blocking rules")
+def earnings_summary(request: HttpRequest, query: Query[EarningsIn]) -> Any:
+    return run(request, "get_earnings_summary", query)
 
 
 # --- agents and approvals -------------------------------------------------------------------

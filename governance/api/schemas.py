@@ -285,7 +285,9 @@ class RegimeIn(In):
 
 
 class EarningsIn(In):
-    period: Literal["day", "week", "month"] = "day"
+    window_hours: int | None = Field(default=None, ge=1, le=8760,
+                                     description="look-back window; overrides period")
+    period: Literal["day", "week", "month"] = "week"
     strategy_id: str | None = Field(default=None, pattern=STRATEGY_PATTERN)
 
 
