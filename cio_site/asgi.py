@@ -1,8 +1,9 @@
 """ASGI entry point: HTTP (admin, API), the MCP endpoint and websockets (dashboard).
 
-``/mcp`` goes to the MCP server (Streamable HTTP, scope forwarded unchanged); everything
-else to Django. Lifespan events (sent by uvicorn, not by daphne) start and stop the MCP
-session manager; under daphne the first ``/mcp`` request starts it.
+``/mcp`` goes to the MCP server (Streamable HTTP, scope forwarded unchanged); every other
+HTTP request to Django; websockets to the Channels routes of ``governance.dashboard.routing``
+(session auth, allowed origins). Lifespan events (sent by uvicorn, not by daphne) start and
+stop the MCP session manager; under daphne the first ``/mcp`` request starts it.
 """
 
 from __future__ import annotations
@@ -15,8 +16,13 @@ from django.core.asgi import get_asgi_application
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "cio_site.settings")
 
-django_application = get_asgi_application()
+# Any: django-stubs types ASGIHandler's scope as dict and its send as taking Mapping, while
+# the servers hand every application the generic ASGI objects typed below.
+django_application: Any = get_asgi_application()
 
+from channels.routing import ProtocolTypeRouter  # noqa: E402
+
+from governance.dashboard.routing import websocket_application  # noqa: E402
 from governance.mcp.asgi import McpHttpApp  # noqa: E402  (needs the app registry loaded)
 
 mcp_application = McpHttpApp()
@@ -42,12 +48,20 @@ async def _lifespan(receive: Receive, send: Send) -> None:
             return
 
 
-async def application(scope: Scope, receive: Receive, send: Send) -> None:
-    if scope["type"] == "lifespan":
-        await _lifespan(receive, send)
-        return
+async def lifespan_application(scope: Scope, receive: Receive, send: Send) -> None:
+    await _lifespan(receive, send)
+
+
+async def http_application(scope: Scope, receive: Receive, send: Send) -> None:
     path = scope.get("path", "")
-    if scope["type"] == "http" and (path == "/mcp" or path.startswith("/mcp/")):
+    if path == "/mcp" or path.startswith("/mcp/"):
         await mcp_application(scope, receive, send)
         return
     await django_application(scope, receive, send)
+
+
+application = ProtocolTypeRouter({
+    "http": http_application,
+    "websocket": websocket_application(),
+    "lifespan": lifespan_application,
+})

@@ -39,6 +39,8 @@ def main() -> int:
         procs["audit-sink"] = [py, "manage.py", "run_audit_sink"]
     if _has_command("strategist", "run_strategist_feeds"):
         procs["strategist-feeds"] = [py, "manage.py", "run_strategist_feeds"]
+    if _has_command("governance", "run_dashboard_bridge"):
+        procs["dashboard-bridge"] = [py, "manage.py", "run_dashboard_bridge"]
     for app in ("governance", "nurse", "strategist"):
         if _has_command(app, "demo_fleet") and "--no-demo" not in sys.argv:
             procs["demo-fleet"] = [py, "manage.py", "demo_fleet"]
