@@ -87,5 +87,9 @@ class AuditSink:
                     if m not in bad:
                         await m.ack()
         finally:
-            with contextlib.suppress(Exception):
-                await nc.drain()
+            # Bounded: draining a pull subscription can wait on its pending fetch.
+            try:
+                await asyncio.wait_for(nc.drain(), timeout=3)
+            except Exception:
+                with contextlib.suppress(Exception):
+                    await asyncio.wait_for(nc.close(), timeout=2)
