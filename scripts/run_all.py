@@ -1,9 +1,9 @@
 #!/usr/bin/env python3
-"""Run the whole product locally: web (daphne), the Nurse, Celery worker + beat.
+"""Run the whole product locally: web (daphne), the Nurse, the audit sink, Celery worker +
+beat, the strategist and shadow-ROI feeds, the dashboard bridge and (unless ``--no-demo``)
+the demo fleet with its stand-in trade engine.
 
-Each process is a child of this one; Ctrl-C (or any child dying) stops them all. Extra
-processes are enabled when their management command exists, so the script follows the
-code base as it grows.
+Each process is a child of this one; Ctrl-C (or any child dying) stops them all.
 """
 
 from __future__ import annotations
@@ -19,31 +19,26 @@ ROOT = Path(__file__).resolve().parent.parent
 BIN = ROOT / ".venv" / "bin"
 
 
-def _has_command(app: str, name: str) -> bool:
-    return (ROOT / app / "management" / "commands" / f"{name}.py").exists()
-
-
 def main() -> int:
     py = str(BIN / "python")
     # The demo has no engine position feed: trust fill-by-fill exposure accounting.
     os.environ.setdefault("NURSE_POSITIONS_MAX_AGE_S", "0")
+    var = Path(os.environ.get("CIO_VAR_DIR", str(ROOT / "var")))
+    var.mkdir(parents=True, exist_ok=True)
+    manage = [py, "manage.py"]
     procs: dict[str, list[str]] = {
         "web": [str(BIN / "daphne"), "-b", "127.0.0.1", "-p", os.environ.get("PORT", "8000"),
                 "cio_site.asgi:application"],
         "celery": [str(BIN / "celery"), "-A", "cio_site", "worker", "-B", "-l", "info",
-                   "--concurrency", "2", "-s", str(ROOT / "var" / "celerybeat-schedule")],
+                   "--concurrency", "2", "-s", str(var / "celerybeat-schedule")],
+        "nurse": [*manage, "run_nurse"],
+        "audit-sink": [*manage, "run_audit_sink"],
+        "strategist-feeds": [*manage, "run_strategist_feeds"],
+        "shadow-feed": [*manage, "mark_shadow", "--listen"],
+        "dashboard-bridge": [*manage, "run_dashboard_bridge"],
     }
-    if _has_command("nurse", "run_nurse"):
-        procs["nurse"] = [py, "manage.py", "run_nurse"]
-    if _has_command("nurse", "run_audit_sink"):
-        procs["audit-sink"] = [py, "manage.py", "run_audit_sink"]
-    if _has_command("strategist", "run_strategist_feeds"):
-        procs["strategist-feeds"] = [py, "manage.py", "run_strategist_feeds"]
-    if _has_command("governance", "run_dashboard_bridge"):
-        procs["dashboard-bridge"] = [py, "manage.py", "run_dashboard_bridge"]
-    for app in ("governance", "nurse", "strategist"):
-        if _has_command(app, "demo_fleet") and "--no-demo" not in sys.argv:
-            procs["demo-fleet"] = [py, "manage.py", "demo_fleet"]
+    if "--no-demo" not in sys.argv:
+        procs["demo-fleet"] = [*manage, "demo_fleet"]
     children = {name: subprocess.Popen(cmd, cwd=ROOT) for name, cmd in procs.items()}
     port = os.environ.get("PORT", "8000")
     print(f"run_all: started {', '.join(children)}; admin at http://127.0.0.1:{port}/admin/",
