@@ -21,10 +21,26 @@ from typing import Any
 import redis.asyncio as aioredis
 from redis.exceptions import NoScriptError
 
+# Shared by the scripts below: give back a reservation's notional and forget it.
+_UNRESERVE = """
+local function unreserve(exp, resz, resh, rid)
+  local v = redis.call('HGET', resh, rid)
+  if v then
+    local rsf, rtf, n = string.match(v, '([^|]+)|([^|]+)|([^|]+)')
+    n = tonumber(n)
+    redis.call('HINCRBYFLOAT', exp, rsf, -n)
+    redis.call('HINCRBYFLOAT', exp, rtf, -n)
+    redis.call('HINCRBYFLOAT', exp, 'fleet', -n)
+    redis.call('HDEL', resh, rid)
+  end
+  redis.call('ZREM', resz, rid)
+end
+"""
+
 # One call per batch: the loop body is, per intent and in order, exactly the steps above.
 # Keys are derived from the namespace inside the script (single-instance Redis; a cluster
 # deployment would need hash tags and per-key declarations).
-RESERVE_LUA = """
+RESERVE_LUA = _UNRESERVE + """
 local now = tonumber(ARGV[1]); local ns = ARGV[2]
 local window = tonumber(ARGV[3]); local ttl = tonumber(ARGV[4])
 local max_age = tonumber(ARGV[5])
@@ -41,18 +57,7 @@ for base = 6, #ARGV, FIELDS do
   local code, detail = 'OK', ''
   -- 1. expire old reservations (bounded work per intent)
   local old = redis.call('ZRANGEBYSCORE', resz, '-inf', now, 'LIMIT', 0, 64)
-  for _, rid in ipairs(old) do
-    local v = redis.call('HGET', resh, rid)
-    if v then
-      local osf, otf, n = string.match(v, '([^|]+)|([^|]+)|([^|]+)')
-      n = tonumber(n)
-      redis.call('HINCRBYFLOAT', exp, osf, -n)
-      redis.call('HINCRBYFLOAT', exp, otf, -n)
-      redis.call('HINCRBYFLOAT', exp, 'fleet', -n)
-      redis.call('HDEL', resh, rid)
-    end
-    redis.call('ZREM', resz, rid)
-  end
+  for _, rid in ipairs(old) do unreserve(exp, resz, resh, rid) end
   -- 2. duplicates
   local dup_id = ''
   if signal_id ~= '' then dup_id = ns .. ':dedup:id:' .. strategy .. ':' .. signal_id end
@@ -112,21 +117,10 @@ return out
 """
 
 # A fill converts a reservation into a position: release the reservation, add the fill.
-FILL_LUA = """
+FILL_LUA = _UNRESERVE + """
 local exp = KEYS[1]; local resz = KEYS[2]; local resh = KEYS[3]
 local rid = ARGV[1]; local sf = ARGV[2]; local tf = ARGV[3]; local delta = tonumber(ARGV[4])
-if rid ~= '' then
-  local v = redis.call('HGET', resh, rid)
-  if v then
-    local rsf, rtf, n = string.match(v, '([^|]+)|([^|]+)|([^|]+)')
-    n = tonumber(n)
-    redis.call('HINCRBYFLOAT', exp, rsf, -n)
-    redis.call('HINCRBYFLOAT', exp, rtf, -n)
-    redis.call('HINCRBYFLOAT', exp, 'fleet', -n)
-    redis.call('HDEL', resh, rid)
-    redis.call('ZREM', resz, rid)
-  end
-end
+if rid ~= '' then unreserve(exp, resz, resh, rid) end
 for _, f in ipairs({sf, tf, 'fleet'}) do
   local v = tonumber(redis.call('HINCRBYFLOAT', exp, f, delta))
   if v < 0 then redis.call('HSET', exp, f, 0) end
@@ -158,19 +152,10 @@ return 1
 
 # Undo a decision that the ledger approved but the gate then blocked (budget overrun), so
 # a retry is safe: release the reservation, forget the dedup keys, give back the counts.
-RELEASE_LUA = """
+RELEASE_LUA = _UNRESERVE + """
 local exp = KEYS[1]; local resz = KEYS[2]; local resh = KEYS[3]
 local rid = ARGV[1]
-local v = redis.call('HGET', resh, rid)
-if v then
-  local sf, tf, n = string.match(v, '([^|]+)|([^|]+)|([^|]+)')
-  n = tonumber(n)
-  redis.call('HINCRBYFLOAT', exp, sf, -n)
-  redis.call('HINCRBYFLOAT', exp, tf, -n)
-  redis.call('HINCRBYFLOAT', exp, 'fleet', -n)
-  redis.call('HDEL', resh, rid)
-  redis.call('ZREM', resz, rid)
-end
+unreserve(exp, resz, resh, rid)
 if KEYS[4] ~= '' and redis.call('GET', KEYS[4]) == rid then redis.call('DEL', KEYS[4]) end
 if redis.call('GET', KEYS[5]) == rid then redis.call('DEL', KEYS[5]) end
 if ARGV[2] == '0' then
