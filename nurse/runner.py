@@ -172,11 +172,14 @@ class NurseRunner:
     async def stop(self) -> None:
         if self.observer is not None:
             await self.observer.stop()
-        for task in self._tasks:
+        pending = [*self._tasks, *self._background]
+        for task in pending:
             task.cancel()
-        for task in self._tasks:
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await task
+        if pending:
+            # Bounded: a task stuck in a library call must not hold the stop forever.
+            _, stuck = await asyncio.wait(pending, timeout=5)
+            if stuck:
+                logger.warning("%d gate tasks did not stop within 5 s", len(stuck))
         # Every step is bounded: a stop must finish even with NATS or Redis gone.
         if self.nc is not None and not self.nc.is_closed:
             try:

@@ -20,7 +20,7 @@ from django.conf import settings
 from mcp.server.lowlevel.server import Server
 from mcp.server.transport_security import TransportSecuritySettings
 
-from governance.api.tracing import trace_id_from_headers
+from governance.api.tracing import trace_id_from_headers, trace_id_from_traceparent
 from governance.auth import SCOPE_AGENT, Principal, Unauthenticated, api_token_authenticate
 from governance.mcp.server import build_server
 
@@ -154,5 +154,7 @@ class McpHttpApp:
             return
         app = await self._ensure_started()
         state = dict(scope.get("state") or {})
-        state.update(cio_principal=principal, cio_trace_id=trace_id)
+        explicit = trace_id_from_traceparent(headers.get("traceparent")) is not None
+        state.update(cio_principal=principal, cio_trace_id=trace_id,
+                     cio_trace_explicit=explicit)
         await app({**scope, "state": state}, receive, send)

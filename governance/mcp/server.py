@@ -40,12 +40,16 @@ def _principal_from_request(params: types.CallToolRequestParams, request: Any
 
 
 def _trace_id(params: types.CallToolRequestParams, request: Any) -> str:
+    """1. a traceparent the caller set on the HTTP request; 2. the one in ``_meta`` (the MCP
+    SDK injects its own client span there whenever OpenTelemetry is active); 3. a new id."""
+    state = getattr(request, "state", None)
+    from_http = getattr(state, "cio_trace_id", None) if state is not None else None
+    if getattr(state, "cio_trace_explicit", False) and isinstance(from_http, str):
+        return from_http
     meta = params.meta if isinstance(params.meta, dict) else {}
     from_meta = trace_id_from_traceparent(str(meta.get("traceparent") or "")) if meta else None
     if from_meta:
         return from_meta
-    state = getattr(request, "state", None)
-    from_http = getattr(state, "cio_trace_id", None) if state is not None else None
     return from_http if isinstance(from_http, str) and from_http else new_trace_id()
 
 

@@ -122,8 +122,8 @@ async def nurse(redis_client: Any, transactional_db: None) -> AsyncIterator[Nurs
 
     await wait_for_version(runner, await sync_to_async(policy_version_current)())
     yield runner
-    await runner.stop()
-    await sync_to_async(connections.close_all)()
+    await asyncio.wait_for(runner.stop(), timeout=30)
+    await asyncio.wait_for(sync_to_async(connections.close_all)(), timeout=30)
 
 
 PolicyFn = Callable[..., Any]
