@@ -159,11 +159,6 @@ def start_processes(args: argparse.Namespace, env: dict[str, str], instance: str
                     gate_log: Path) -> tuple[subprocess.Popen[Any], subprocess.Popen[str]]:
     """Start the gate (``manage.py run_nurse`` or an experiment) and the floor republisher."""
     gate_cmd = [PY, "manage.py", "run_nurse", "--instance", instance]
-    if args.gate_variant:
-        gate_cmd = [PY, str(HERE / "nurse_gate_variant.py"), "--instance", instance,
-                    "--max-batch", str(args.variant_max_batch)]
-        if args.variant_pipeline:
-            gate_cmd.append("--pipeline")
     if args.cprofile:
         gate_cmd = [PY, str(HERE / "nurse_gate_cprofile.py"), "--instance", instance,
                     "--out", str(VAR / "nurse-gate.pstats")]
@@ -861,10 +856,12 @@ def render(facts: dict[str, Any], res: dict[str, Any], args: argparse.Namespace)
                   "| stage | batch 1 | batch 16 | batch 64 | batch 256 |", "|---|---|---|---|---|"]
         rows = [("parse + rules + ledger request (`Gate.prepare`)", "prepare_us", False),
                 ("decision JSON + signal (`Gate.finish`)", "finish_us", False),
-                ("ledger: redis-py `Script` pipeline (`Ledger.reserve_many`)", "ledger_b{}_us",
-                 True),
-                ("ledger: same EVALSHAs as raw pipeline commands", "ledger_raw_b{}_us", True),
-                ("emit: decision to JetStream, acks, signal (`_emit`)", "emit_b{}_us", True)]
+                ("ledger: one EVALSHA per batch on the pipelined connection "
+                 "(`Ledger.reserve_wire`)", "ledger_b{}_us", True),
+                ("ledger: the same call through redis-py (`Ledger.reserve_many`), for "
+                 "comparison", "ledger_redispy_b{}_us", True),
+                ("emit: decisions to JetStream, acks, then signals (`_emit_loop` -> "
+                 "`_complete`)", "emit_b{}_us", True)]
         for label, key, by_batch in rows:
             if by_batch:
                 cells = [f"{micro.get(key.format(b), float('nan')):.0f} µs"
@@ -926,10 +923,24 @@ def findings(res: dict[str, Any]) -> list[str]:
             "- Throughput ceiling: deciding (rules + one Redis script call per batch) and "
             "emitting (JetStream acks, then signals) run as two overlapping stages on one "
             f"event loop. Per intent that is {cpu:.0f} µs of parse/rules/serialisation + "
-            f"{ledger_wall:.0f} µs ledger round trip (redis-py + the Lua script) + "
+            f"{ledger_wall:.0f} µs ledger round trip (mostly the Lua script in Redis) + "
             f"{emit_wall:.0f} µs decision/ack/signal (wall, batch 256) = {per:.0f} µs, i.e. "
             f"at most ~{1e6 / max(per, 1):,.0f} intents/s per instance with nothing else "
             "slowing it down, before intake from NATS.")
+    low = [x for x in res["steps"] if x["rate"] == min(r["rate"] for r in res["steps"])]
+    floor_low = next((x for x in low if x["kind"] == "floor"), None)
+    gate_low = next((x for x in low if x["kind"] == "gate"), None)
+    if floor_low and gate_low:
+        rate = floor_low["rate"]
+        floor_us = floor_low["cpu_pct"].get("floor", 0) * 1e4 / rate
+        out.append(
+            f"- Cost of a message hop on this machine: at {rate:,}/s the bare republisher "
+            f"spends {floor_us:.0f} µs of CPU per message (one receive, one publish: event "
+            "loop wake-up, socket read and write). At that rate every intent is a batch of "
+            "one, and the gate makes three such hops per intent (intent in + Redis, decision "
+            "out + JetStream ack in, signal out) plus its checks: "
+            f"{gate_low['gate_cpu_us_per_intent']:.0f} µs per intent. Batching only pays "
+            "once intents queue up.")
     out.append(
         "- Latency floor of the design: besides its CPU work, every approved intent waits "
         "for two extra round trips the republisher does not make (Redis ledger, then the "
@@ -1001,12 +1012,6 @@ def parse_args() -> argparse.Namespace:
     p.add_argument("--nice", type=int, default=0,
                    help="run gate, floor and load generator at this nice level (e.g. -10) to "
                         "shield them from other work on the machine; servers keep theirs")
-    p.add_argument("--gate-variant", action="store_true",
-                   help="EXPERIMENT: run bench/nurse_gate_variant.py (suggested overload "
-                        "fixes) instead of the shipped gate; never writes the docs")
-    p.add_argument("--variant-max-batch", type=int, default=64)
-    p.add_argument("--variant-pipeline", action="store_true",
-                   help="EXPERIMENT: the variant decides batch k+1 while batch k waits for acks")
     p.add_argument("--no-micro", action="store_true", help="skip bench/nurse_micro.py")
     p.add_argument("--render-only", action="store_true",
                    help="rewrite the docs section from var/bench/nurse-results.json; no run")
@@ -1014,8 +1019,6 @@ def parse_args() -> argparse.Namespace:
     p.add_argument("--no-uvloop", action="store_true")
     args = p.parse_args()
     args.rates = [int(r) for r in str(args.rates).split(",") if r]
-    if args.gate_variant:
-        args.no_docs = True
     if args.quick:
         args.warmup_s, args.measure_s, args.pause_s = 1.0, 3.0, 0.5
         args.ramp_warmup_s, args.ramp_measure_s = 1.0, 3.0
@@ -1061,7 +1064,7 @@ def main() -> int:
             results["micro"] = json.loads((VAR / "nurse-micro.json").read_text())
         else:
             log(f"micro-benchmark failed: {micro.stderr[-500:]}")
-    out = VAR / ("nurse-variant-results.json" if args.gate_variant else "nurse-results.json")
+    out = VAR / "nurse-results.json"
     out.write_text(json.dumps(results, indent=1, default=str))
     log(f"results in {out} ({results['elapsed_s']} s)")
     for t in results["targets"]:

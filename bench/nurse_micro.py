@@ -8,10 +8,12 @@ Not part of ``make bench`` (the name does not start with ``bench_``): run it aft
 Measures ``time.process_time`` (CPU, not wall) per intent, on uvloop, against the real
 Redis and NATS, for batch sizes 1 / 16 / 64 / 256 (the runner batches whatever is queued):
 1. ``Gate.prepare`` and ``Gate.finish`` (parse, rules, decision JSON, signal);
-2. the ledger step as the runner does it (``Ledger.reserve_many``: redis-py ``Script`` on a
-   pipeline), and the same EVALSHAs sent without the ``Script`` helper (no ``SCRIPT EXISTS``
-   round trip per batch) for comparison;
-3. the emit step: decision publish with headers + JetStream ack wait + signal publish;
+2. the ledger step as the runner does it (``Ledger.reserve_wire``: one ``EVALSHA`` per batch
+   on the pipelined ``nurse.redis_wire`` connection), and the same call through redis-py
+   (``Ledger.reserve_many``) for comparison;
+3. the emit step as the runner does it: decisions to JetStream with the instance's ack
+   inbox, acks, then the signals (``emit_ready`` -> ``_emit_loop`` -> ``_on_ack`` ->
+   ``_complete``), one batch at a time;
 4. the bare NATS hop (publish + receive of one message) for scale.
 """
 
@@ -41,8 +43,9 @@ import redis.asyncio as aioredis  # noqa: E402
 from nurse_workload import Workload  # noqa: E402
 
 from nurse.gate import Gate  # noqa: E402
-from nurse.ledger import RESERVE_LUA, Ledger  # noqa: E402
+from nurse.ledger import Ledger  # noqa: E402
 from nurse.policy import CompiledPolicy, exchange_filters_from_info  # noqa: E402
+from nurse.redis_wire import RedisWire  # noqa: E402
 from nurse.runner import NurseConfig, NurseRunner, _Item  # noqa: E402
 
 NS = "benchmicro"
@@ -84,7 +87,14 @@ async def main() -> None:
 
     ledger = Ledger(r, NS, positions_max_age_s=3600)
     await ledger.replace_positions([])
-    raw_sha = await r.script_load(RESERVE_LUA)
+    wire = RedisWire("redis://127.0.0.1:6379/0")
+    await wire.connect()
+
+    async def via_wire(reqs: list[Any]) -> None:
+        answered = asyncio.get_running_loop().create_future()
+        ledger.reserve_wire(wire, reqs, time.time(), answered.set_result, timeout=1.0)
+        if await answered is None:
+            raise RuntimeError("ledger call failed")
 
     for batch in (1, 16, 64, 256):
         gate = fresh_gate()
@@ -95,17 +105,16 @@ async def main() -> None:
         await ledger.replace_positions([])
         t0, w0 = time.process_time(), time.perf_counter()
         for i in range(0, N, batch):
-            await ledger.reserve_many(reqs[i:i + batch], time.time())
+            await via_wire(reqs[i:i + batch])
         out[f"ledger_b{batch}_us"] = cpu_us(t0, N)
         out[f"ledger_b{batch}_wall_per_batch_ms"] = (time.perf_counter() - w0) / (N / batch) * 1e3
         await r.delete(*[k async for k in r.scan_iter(f"{NS}:*")] or ["x"])
         await ledger.replace_positions([])
         t0 = time.process_time()
         for i in range(0, N, batch):
-            # The same single script call, without redis-py's command helpers.
-            await r.execute_command("EVALSHA", raw_sha, 0,
-                                    *ledger._batch_args(reqs[i:i + batch], time.time()))
-        out[f"ledger_raw_b{batch}_us"] = cpu_us(t0, N)
+            await ledger.reserve_many(reqs[i:i + batch], time.time())  # redis-py
+        out[f"ledger_redispy_b{batch}_us"] = cpu_us(t0, N)
+    wire.close()
 
     # emit: the runner's own _emit against a scratch JetStream stream
     cfg = NurseConfig(nats_url="nats://127.0.0.1:4222", redis_url="redis://127.0.0.1:6379/0",
@@ -115,6 +124,14 @@ async def main() -> None:
                       instance="micro")
     runner = NurseRunner(cfg)
     await runner.start()
+    completed: asyncio.Queue[int] = asyncio.Queue()
+    complete = runner._complete
+
+    async def counting_complete(batch: Any) -> None:
+        await complete(batch)
+        completed.put_nowait(len(batch.verdicts))
+
+    runner._complete = counting_complete  # type: ignore[method-assign]
     try:
         for batch in (1, 16, 64, 256):
             gate = fresh_gate()
@@ -126,7 +143,9 @@ async def main() -> None:
                 items.append((_Item(raw, None, time.time(), time.perf_counter(), None), p, v))
             t0, w0 = time.process_time(), time.perf_counter()
             for i in range(0, N, batch):
-                await runner._emit(items[i:i + batch])
+                runner.emit_ready.append(items[i:i + batch])
+                runner.emit_wakeup.set()
+                await completed.get()
             out[f"emit_b{batch}_us"] = cpu_us(t0, N)
             out[f"emit_b{batch}_wall_per_batch_ms"] = (time.perf_counter() - w0) / (N / batch) * 1e3
         # bare NATS hop: publish one message and receive it (same connection)

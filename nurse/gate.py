@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import random
 import re
 import secrets
 import time
@@ -22,7 +23,6 @@ from typing import TYPE_CHECKING, Any
 from pydantic_core import to_json
 
 from nurse.contracts import Intent, IntentRejected, is_valid_traceparent, parse_intent
-from nurse.contracts.engine_signal import signal_to_json_bytes
 from nurse.ledger import ReserveRequest
 from nurse.policy import CompiledPolicy, ExchangeFilter
 from nurse.rules import RULES, GateContext, Reason
@@ -41,14 +41,24 @@ def subject_token(strategy_id: str) -> str:
     return token or "unknown"
 
 
+# Ids need uniqueness, not secrecy: a PRNG seeded from the OS (per process, like
+# OpenTelemetry's id generator) instead of one urandom syscall per id on the hot path.
+_ids = random.Random(secrets.randbits(128))  # noqa: S311
+
+
+def new_id() -> str:
+    """128 random bits as 32 hex digits (decision ids, trace ids); never all zeros."""
+    return f"{_ids.getrandbits(128) | 1:032x}"
+
+
 def new_traceparent(parent: str | None) -> tuple[str, str]:
     """Continue ``parent``'s trace with a new span id, or start a new trace."""
-    span = secrets.token_hex(8)
+    span = f"{_ids.getrandbits(64) | 1:016x}"
     if parent and is_valid_traceparent(parent):
         trace_id = parent[3:35]
         flags = parent[-2:]
     else:
-        trace_id, flags = secrets.token_hex(16), "01"
+        trace_id, flags = new_id(), "01"
     return f"00-{trace_id}-{span}-{flags}", trace_id
 
 
@@ -157,7 +167,7 @@ class Gate:
                 started: float | None = None) -> Pending:
         """In-memory checks; ``started`` is the perf_counter at receipt (budget clock)."""
         started = started if started is not None else time.perf_counter()
-        decision_id = secrets.token_hex(16)
+        decision_id = new_id()
         policy = self.policy
         version = policy.version if policy else 0
         try:
@@ -258,12 +268,13 @@ class Gate:
         outcome = "blocked" if reasons else "approved"
         token = self.token(pending.strategy_id)
         signal_subject = signal_body = None
-        decided_at = datetime.now(UTC)
+        decided = time.time()
+        decided_iso = _iso(decided)
         if outcome == "approved" and intent is not None:
             signal_subject = f"{self.signal_prefix}.{token}"
-            signal = intent.to_signal(decision_id=pending.decision_id, source=self.source,
-                                      timestamp=decided_at)
-            signal_body = signal_to_json_bytes(signal, traceparent=pending.traceparent)
+            signal_body = intent.signal_json(decision_id=pending.decision_id,
+                                             source=self.source, timestamp=decided_iso,
+                                             traceparent=pending.traceparent)
         latency_us = int((time.perf_counter() - pending.started) * 1e6)
         decision = {
             "decision_id": pending.decision_id,
@@ -281,17 +292,19 @@ class Gate:
             "latency_us": latency_us,
             "traceparent": pending.traceparent,
             "received_at": _iso(pending.received),
-            "decided_at": decided_at.isoformat().replace("+00:00", "Z"),
+            "decided_at": decided_iso,
             "instance": self.instance,
             "signal_subject": signal_subject,
-            "intent": intent.audit_payload() if intent else (pending.raw_payload or {}),
         }
+        # The intent as received goes last, serialised straight from the model.
+        payload = intent.audit_json() if intent else to_json(pending.raw_payload or {})
+        decision_body = to_json(decision)[:-1] + b',"intent":' + payload + b"}"
         return Verdict(
             decision_id=pending.decision_id, outcome=outcome, reasons=list(reasons),
             strategy_id=pending.strategy_id, symbol=pending.symbol, token=token,
             trace_id=pending.trace_id, traceparent=pending.traceparent,
             policy_version=pending.policy_version, latency_us=latency_us,
-            decision_body=to_json(decision),
+            decision_body=decision_body,
             signal_subject=signal_subject, signal_body=signal_body,
         )
 

@@ -1,7 +1,8 @@
 """Cross-instance state of the gate in Redis, changed only by atomic Lua scripts.
 
-One ``EVALSHA`` per batch does, for each intent in order and atomically across every Nurse:
-1. drop expired exposure reservations;
+One ``EVALSHA`` per batch does, atomically across every Nurse:
+1. drop expired exposure reservations (once for the batch, which shares one clock reading);
+then for each intent in order:
 2. refuse a duplicate (same signal id, or same content within the window);
 3. for new exposure: check the per-strategy order rate and daily trade count, then the
    symbol / strategy / fleet notional (open positions + live reservations) against limits;
@@ -13,13 +14,18 @@ Position-reducing intents skip step 3 and reserve nothing.
 from __future__ import annotations
 
 import hashlib
+import logging
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import redis.asyncio as aioredis
 from redis.exceptions import NoScriptError
+
+from nurse.redis_wire import RedisWire, ReplyError, encode_command
+
+logger = logging.getLogger("nurse.ledger")
 
 # Shared by the scripts below: give back a reservation's notional and forget it.
 _UNRESERVE = """
@@ -45,42 +51,73 @@ local now = tonumber(ARGV[1]); local ns = ARGV[2]
 local window = tonumber(ARGV[3]); local ttl = tonumber(ARGV[4])
 local max_age = tonumber(ARGV[5])
 local exp = ns .. ':exp:open'; local resz = ns .. ':exp:resz'; local resh = ns .. ':exp:resh'
-local synced = ns .. ':exp:synced_at'
 local minute = tostring(math.floor(now / 60)); local day = tostring(math.floor(now / 86400))
 local out = {}
 local FIELDS = 12
+local n = math.floor((#ARGV - 5) / FIELDS)
+-- 1. expire old reservations (once per batch: every intent of it shares ``now``; bounded)
+local old = redis.call('ZRANGEBYSCORE', resz, '-inf', now, 'LIMIT', 0, 64 + 4 * n)
+for _, rid in ipairs(old) do unreserve(exp, resz, resh, rid) end
+local synced_at = tonumber(redis.call('GET', ns .. ':exp:synced_at') or '0')
+local stale = max_age > 0 and now - synced_at > max_age
+-- Counters and exposures are read once per batch and kept here as the batch goes on, so a
+-- later intent sees an earlier one's count and notional exactly as if written; the sums
+-- are written back once at the end (step 5).
+local counts, count_add, count_ttl, count_order = {}, {}, {}, {}
+local open, open_add, open_order = {}, {}, {}
+local zadd, hset = {}, {}
+local function count_of(key)
+  local v = counts[key]
+  if v == nil then v = tonumber(redis.call('GET', key) or '0'); counts[key] = v end
+  return v
+end
+local function add_count(key, ttl_s)
+  if count_add[key] == nil then
+    count_add[key] = 0; count_ttl[key] = ttl_s; count_order[#count_order + 1] = key
+  end
+  count_add[key] = count_add[key] + 1
+  counts[key] = counts[key] + 1
+end
+local function add_open(field, notional)
+  if open_add[field] == nil then open_add[field] = 0; open_order[#open_order + 1] = field end
+  open_add[field] = open_add[field] + notional
+  open[field] = open[field] + notional
+end
 for base = 6, #ARGV, FIELDS do
   local decision_id = ARGV[base]; local signal_id = ARGV[base + 1]
   local content = ARGV[base + 2]; local strategy = ARGV[base + 3]
   local symbol = ARGV[base + 4]; local reducing = ARGV[base + 5] == '1'
   local notional = tonumber(ARGV[base + 6])
   local code, detail = 'OK', ''
-  -- 1. expire old reservations (bounded work per intent)
-  local old = redis.call('ZRANGEBYSCORE', resz, '-inf', now, 'LIMIT', 0, 64)
-  for _, rid in ipairs(old) do unreserve(exp, resz, resh, rid) end
   -- 2. duplicates
   local dup_id = ''
   if signal_id ~= '' then dup_id = ns .. ':dedup:id:' .. strategy .. ':' .. signal_id end
   local dup_content = ns .. ':dedup:c:' .. content
-  if dup_id ~= '' and redis.call('EXISTS', dup_id) == 1 then
-    code, detail = 'DUPLICATE_SIGNAL_ID', redis.call('GET', dup_id)
-  elseif redis.call('EXISTS', dup_content) == 1 then
-    code, detail = 'DUPLICATE_CONTENT', redis.call('GET', dup_content)
+  local first = false
+  if dup_id ~= '' then first = redis.call('GET', dup_id) end
+  if first then
+    code, detail = 'DUPLICATE_SIGNAL_ID', first
+  else
+    first = redis.call('GET', dup_content)
+    if first then code, detail = 'DUPLICATE_CONTENT', first end
   end
   local rate_key = ns .. ':rate:' .. strategy .. ':' .. minute
   local daily_key = ns .. ':daily:' .. strategy .. ':' .. day
   local sf = 'sym:' .. symbol; local tf = 'strat:' .. strategy
   -- 3. rates and exposure (new exposure only)
   if code == 'OK' and not reducing then
-    local synced_at = tonumber(redis.call('GET', synced) or '0')
-    if max_age > 0 and now - synced_at > max_age then
+    if stale then
       code, detail = 'EXPOSURE_NO_POSITIONS', tostring(synced_at)
     else
-      local rate = tonumber(redis.call('GET', rate_key) or '0')
-      local daily = tonumber(redis.call('GET', daily_key) or '0')
-      local cur = redis.call('HMGET', exp, sf, tf, 'fleet')
-      local cs = tonumber(cur[1] or '0'); local ct = tonumber(cur[2] or '0')
-      local cf = tonumber(cur[3] or '0')
+      local rate = count_of(rate_key)
+      local daily = count_of(daily_key)
+      if open[sf] == nil or open[tf] == nil or open['fleet'] == nil then
+        local cur = redis.call('HMGET', exp, sf, tf, 'fleet')
+        if open[sf] == nil then open[sf] = tonumber(cur[1] or '0') end
+        if open[tf] == nil then open[tf] = tonumber(cur[2] or '0') end
+        if open['fleet'] == nil then open['fleet'] = tonumber(cur[3] or '0') end
+      end
+      local cs = open[sf]; local ct = open[tf]; local cf = open['fleet']
       if rate >= tonumber(ARGV[base + 7]) then
         code, detail = 'RATE_ORDERS_PER_MINUTE', tostring(rate)
       elseif daily >= tonumber(ARGV[base + 8]) then
@@ -99,20 +136,27 @@ for base = 6, #ARGV, FIELDS do
     if dup_id ~= '' then redis.call('SET', dup_id, decision_id, 'EX', window) end
     redis.call('SET', dup_content, decision_id, 'EX', window)
     if not reducing then
-      redis.call('INCR', rate_key); redis.call('EXPIRE', rate_key, 120)
-      redis.call('INCR', daily_key); redis.call('EXPIRE', daily_key, 172800)
+      add_count(rate_key, 120); add_count(daily_key, 172800)
       if notional > 0 then
-        redis.call('HINCRBYFLOAT', exp, sf, notional)
-        redis.call('HINCRBYFLOAT', exp, tf, notional)
-        redis.call('HINCRBYFLOAT', exp, 'fleet', notional)
-        redis.call('ZADD', resz, now + ttl, decision_id)
-        redis.call('HSET', resh, decision_id, sf .. '|' .. tf .. '|' .. notional)
+        add_open(sf, notional); add_open(tf, notional); add_open('fleet', notional)
+        zadd[#zadd + 1] = now + ttl; zadd[#zadd + 1] = decision_id
+        hset[#hset + 1] = decision_id; hset[#hset + 1] = sf .. '|' .. tf .. '|' .. notional
       end
     end
   end
   out[#out + 1] = code
   out[#out + 1] = detail or ''
 end
+-- 5. write the batch's counts, exposures and reservations (counters expire from creation)
+for _, key in ipairs(count_order) do
+  local added = count_add[key]
+  if redis.call('INCRBY', key, added) == added then redis.call('EXPIRE', key, count_ttl[key]) end
+end
+for _, field in ipairs(open_order) do
+  redis.call('HINCRBYFLOAT', exp, field, open_add[field])
+end
+for i = 1, #zadd, 1000 do redis.call('ZADD', resz, unpack(zadd, i, math.min(i + 999, #zadd))) end
+for i = 1, #hset, 1000 do redis.call('HSET', resh, unpack(hset, i, math.min(i + 999, #hset))) end
 return out
 """
 
@@ -221,11 +265,7 @@ class Ledger:
         args: list[Any] = [repr(now), self.ns, self.dedup_window_s, self.reservation_ttl_s,
                            self.positions_max_age_s]
         for req in reqs:
-            args.extend((req.decision_id, req.signal_id or "", req.content_key,
-                         req.strategy_id, req.symbol, "1" if req.reducing else "0",
-                         repr(req.notional), req.max_orders_per_minute, req.max_daily_trades,
-                         _finite(req.symbol_limit), _finite(req.strategy_limit),
-                         _finite(req.fleet_limit)))
+            args.extend(_request_args(req))
         return args
 
     async def reserve_many(self, reqs: Sequence[ReserveRequest], now: float
@@ -240,7 +280,37 @@ class Ledger:
             # First use on this server (or after SCRIPT FLUSH / a restart): load it once.
             self._reserve_sha = await self.client.script_load(RESERVE_LUA)
             flat = await self.client.evalsha(self._reserve_sha, 0, *args)
-        return [_decode((flat[i], flat[i + 1])) for i in range(0, len(flat), 2)]
+        return _decode_flat(flat)
+
+    def reserve_wire(self, wire: RedisWire, reqs: Sequence[ReserveRequest], now: float,
+                     done: Callable[[list[tuple[str, str]] | None], None], *,
+                     timeout: float,
+                     on_late: Callable[[list[tuple[str, str]]], None] | None = None) -> None:
+        """``reserve_many`` for the hot path: no awaiting, the answer goes to ``done``.
+
+        ``done`` gets one (code, detail) per request, or None when Redis could not answer
+        (down, or slower than ``timeout``). A reply that comes after the timeout goes to
+        ``on_late`` so the caller can release what the script reserved."""
+        head = [repr(now), self.ns, self.dedup_window_s, self.reservation_ttl_s,
+                self.positions_max_age_s]
+        body = _resp_requests(reqs)
+        late = None if on_late is None else (lambda reply: on_late(_decode_flat(reply)))
+
+        def answered(reply: object, retried: bool = False) -> None:
+            if isinstance(reply, ReplyError) and str(reply).startswith("NOSCRIPT") \
+                    and not retried:
+                # First use on this server (or after SCRIPT FLUSH): EVAL caches the script.
+                wire.send_raw(_resp_head(["EVAL", RESERVE_LUA, 0, *head], len(reqs)) + body,
+                              lambda r: answered(r, True), timeout, late)
+                return
+            if isinstance(reply, BaseException) or not isinstance(reply, list):
+                logger.warning("ledger unavailable: %s", _describe(reply))
+                done(None)
+                return
+            done(_decode_flat(reply))
+
+        wire.send_raw(_resp_head(["EVALSHA", self._reserve_sha, 0, *head], len(reqs)) + body,
+                      answered, timeout, late)
 
     async def release_many(self, reqs: Sequence[ReserveRequest], now: float) -> None:
         """Undo several reservations in one pipelined round trip."""
@@ -288,6 +358,66 @@ class Ledger:
 def _finite(limit: float) -> float:
     # Lua's tonumber does not read "inf"; an absent limit is a number no notional reaches.
     return limit if limit < 1e300 else 1e300
+
+
+_REQ_FIELDS = 12  # per request, in RESERVE_LUA's order
+
+
+def _resp_head(args: list[Any], n_requests: int) -> bytes:
+    """RESP array header and leading arguments for a command followed by ``n`` requests."""
+    encoded = encode_command(args)
+    # encode_command wrote "*<len(args)>"; the array also holds the requests' fields.
+    first_line_end = encoded.index(b"\r\n")
+    return b"*%d" % (len(args) + _REQ_FIELDS * n_requests) + encoded[first_line_end:]
+
+
+def _resp_requests(reqs: Sequence[ReserveRequest]) -> bytes:
+    """The requests' script arguments as RESP bulk strings (the same values as
+    ``_batch_args``), one f-string per request: this runs for every intent."""
+    parts = []
+    for req in reqs:
+        sid = req.signal_id or ""
+        red = "1" if req.reducing else "0"
+        notional = repr(req.notional)
+        rate = str(req.max_orders_per_minute)
+        daily = str(req.max_daily_trades)
+        sym_l = repr(_finite(req.symbol_limit))
+        str_l = repr(_finite(req.strategy_limit))
+        fl_l = repr(_finite(req.fleet_limit))
+        d, c, st, sy = req.decision_id, req.content_key, req.strategy_id, req.symbol
+        parts.append(
+            f"${len(d)}\r\n{d}\r\n${len(sid)}\r\n{sid}\r\n${len(c)}\r\n{c}\r\n"
+            f"${len(st)}\r\n{st}\r\n${len(sy)}\r\n{sy}\r\n$1\r\n{red}\r\n"
+            f"${len(notional)}\r\n{notional}\r\n${len(rate)}\r\n{rate}\r\n"
+            f"${len(daily)}\r\n{daily}\r\n${len(sym_l)}\r\n{sym_l}\r\n"
+            f"${len(str_l)}\r\n{str_l}\r\n${len(fl_l)}\r\n{fl_l}\r\n")
+    text = "".join(parts)
+    if text.isascii():
+        return text.encode()
+    args: list[Any] = []
+    for req in reqs:  # non-ASCII ids: byte lengths differ from character lengths
+        args.extend(_request_args(req))
+    encoded = encode_command(args)
+    return encoded[encoded.index(b"\r\n") + 2:]
+
+
+def _request_args(req: ReserveRequest) -> tuple[Any, ...]:
+    return (req.decision_id, req.signal_id or "", req.content_key, req.strategy_id,
+            req.symbol, "1" if req.reducing else "0", repr(req.notional),
+            req.max_orders_per_minute, req.max_daily_trades, _finite(req.symbol_limit),
+            _finite(req.strategy_limit), _finite(req.fleet_limit))
+
+
+def _describe(reply: object) -> str:
+    if isinstance(reply, ReplyError):
+        return f"error reply {str(reply)[:200]!r}"
+    if isinstance(reply, BaseException):
+        return type(reply).__name__
+    return f"unexpected reply type {type(reply).__name__}"
+
+
+def _decode_flat(flat: list[Any]) -> list[tuple[str, str]]:
+    return [_decode((flat[i], flat[i + 1])) for i in range(0, len(flat), 2)]
 
 
 def _decode(res: Any) -> tuple[str, str]:

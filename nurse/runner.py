@@ -1,11 +1,14 @@
 """The Nurse process: NATS in, decisions out, one asyncio loop.
 
-1. Intents (queue group ``cio-nurse``) and audit requests land in one in-memory batch queue.
-2. The batch worker runs the in-memory rules per intent, then one pipelined Redis round
-   trip for the whole batch (duplicates, rates, exposure), then publishes every decision to
-   JetStream and waits for the acks, and only then publishes approved signals: a signal is
-   never on the bus without a durable decision (zero phantom trades).
-3. Side loops: heartbeat (request-reply and periodic publish), policy swaps (on
+1. Intents (queue group ``cio-nurse``) and audit requests land in one in-memory queue;
+   whatever arrived in one burst of deliveries is decided as one batch.
+2. Deciding is synchronous: the in-memory rules per intent, then one Lua script call for
+   the whole batch (duplicates, rates, exposure) written to a pipelined Redis connection
+   (``nurse.redis_wire``); its answer finishes the batch in a callback.
+3. The emitter publishes every decision to JetStream with this instance's ack inbox and
+   goes on; when all of a batch's acks are in, the batch's approved signals are published:
+   a signal is never on the bus without a durable decision (zero phantom trades).
+4. Side loops: heartbeat (request-reply and periodic publish), policy swaps (on
    ``cio.policy.updated`` and a periodic Redis re-read), exchange filters, dependency
    checks, fills from ``execution.events.>`` into the exposure ledger, instance registry.
 """
@@ -24,11 +27,15 @@ from typing import Any
 import nats
 import redis.asyncio as aioredis
 from nats.aio.msg import Msg
+from redis.asyncio.retry import Retry
+from redis.backoff import NoBackoff
 
 from cio_site.metrics import nurse_observer
 from nurse.gate import Gate, Pending, Verdict, default_instance_id, subject_token
 from nurse.ledger import Ledger, ReserveRequest
+from nurse.nats_out import BatchPublisher, header_block
 from nurse.policy import CompiledPolicy, exchange_filters_from_info
+from nurse.redis_wire import RedisWire
 from nurse.streams import ensure_decision_stream
 
 logger = logging.getLogger("nurse")
@@ -61,6 +68,7 @@ class NurseConfig:
     service: str = "petrosa-cio"
     instance: str = field(default_factory=default_instance_id)
     max_batch: int = 64
+    max_ledger_inflight: int = 4
     max_queue: int = 50_000
     ack_timeout_s: float = 2.0
     redis_timeout_s: float = 0.02
@@ -72,11 +80,13 @@ class NurseConfig:
 
 @dataclass(slots=True)
 class _AckBatch:
-    """JetStream acks still awaited for one emitted batch (one future per batch)."""
+    """One decided batch whose decisions are on their way to JetStream."""
 
-    done: asyncio.Future[None]
+    verdicts: list[tuple[_Item, Pending, Verdict]]
     remaining: int
     stored: set[str] = field(default_factory=set)
+    completed: bool = False
+    timer: asyncio.TimerHandle | None = None
 
 
 @dataclass(slots=True)
@@ -100,10 +110,15 @@ class NurseRunner:
         self.js: Any = None
         self.redis: aioredis.Redis | None = None
         self.ledger: Ledger | None = None
+        self.wire: RedisWire | None = None
         self.queue: deque[_Item] = deque()
-        # Bounded: when publishing falls behind, deciding waits instead of piling up.
-        self.emit_queue: asyncio.Queue[list[tuple[_Item, Pending, Verdict]]] = asyncio.Queue(4)
-        self.wakeup = asyncio.Event()
+        self._drain_scheduled = False
+        self._ledger_inflight = 0
+        self._ledger_timeout_s = min(config.budget_ms / 1000.0,
+                                     max(config.redis_timeout_s, 0.001) * 50)
+        self.emit_ready: deque[list[tuple[_Item, Pending, Verdict]]] = deque()
+        self.emit_wakeup = asyncio.Event()
+        self._loop: Any = None  # the running loop, set by start()
         self.acks: dict[str, _AckBatch] = {}
         self.ack_inbox = ""
         self.deps = {"nats": "down", "redis": "down", "db": "down"}
@@ -123,13 +138,19 @@ class NurseRunner:
     # -- lifecycle -------------------------------------------------------------------------
     async def start(self) -> None:
         cfg = self.cfg
+        self._loop = asyncio.get_running_loop()
         # A small, blocking pool: a burst must queue for connections, never open hundreds.
+        # One retry on a fresh connection: after a Redis restart the pooled connections are
+        # dead, and a fill or snapshot must not be lost to the first stale one.
         pool = aioredis.BlockingConnectionPool.from_url(
             cfg.redis_url, max_connections=16, timeout=1, socket_timeout=1,
-            socket_connect_timeout=1)
+            socket_connect_timeout=1, retry=Retry(NoBackoff(), 1))
         self.redis = aioredis.Redis(connection_pool=pool)
         self.ledger = Ledger(self.redis, cfg.namespace, dedup_window_s=cfg.dedup_window_s,
                              positions_max_age_s=cfg.positions_max_age_s)
+        self.wire = RedisWire(cfg.redis_url)
+        with contextlib.suppress(OSError, TimeoutError, ConnectionError):
+            await self.wire.connect()  # else: reconnects on first use; exposure fails closed
         self.nc = await nats.connect(
             cfg.nats_url, name=f"cio-nurse-{cfg.instance}", max_reconnect_attempts=-1,
             reconnect_time_wait=0.5, pending_size=64 * 1024 * 1024,
@@ -154,7 +175,7 @@ class NurseRunner:
         await self.nc.flush()
         if self.observer is not None:
             await self.observer.start()
-        for coro in (self._batch_loop(), self._emit_loop(), self._heartbeat_loop(),
+        for coro in (self._emit_loop(), self._heartbeat_loop(),
                      self._refresh_loop(), self._dependency_loop()):
             self._tasks.append(asyncio.create_task(coro))
         logger.info("nurse %s started: policy v%s, subjects %s", cfg.instance,
@@ -163,6 +184,10 @@ class NurseRunner:
 
     async def run_forever(self) -> None:
         await self.start()
+        await self.wait_stopped()
+
+    async def wait_stopped(self) -> None:
+        """After ``start``: run until ``request_stop``, then stop."""
         await self._stopping.wait()
         await self.stop()
 
@@ -195,6 +220,8 @@ class NurseRunner:
                     self._instances_key(), self.cfg.instance, json.dumps(entry)), timeout=2)
             with contextlib.suppress(Exception):
                 await asyncio.wait_for(self.redis.aclose(), timeout=2)
+        if self.wire is not None:
+            self.wire.close()
 
     async def _ensure_stream(self) -> None:
         await ensure_decision_stream(self.js, name=self.cfg.decision_stream,
@@ -219,51 +246,41 @@ class NurseRunner:
                 return
             # Pub-sub intents are still decided (blocked) so nothing is silently lost.
         self.queue.append(item)
-        self.wakeup.set()
+        if not self._drain_scheduled:
+            # After the current burst of deliveries: whatever arrived meanwhile is one batch.
+            self._drain_scheduled = True
+            self._loop.call_soon(self._drain)
 
-    async def _batch_loop(self) -> None:
-        """Stage 1: decide batches (rules, then one ledger round trip) and hand them on.
+    def _schedule_drain(self) -> None:
+        if self.queue and not self._drain_scheduled:
+            self._drain_scheduled = True
+            self._loop.call_soon(self._drain)
 
-        Stage 2 (``_emit_loop``) stores and publishes them in the same order, so deciding
-        batch N+1 overlaps with waiting for batch N's JetStream acks."""
-        while True:
-            if not self.queue:
-                self.wakeup.clear()
-                await self.wakeup.wait()
-            batch: list[_Item] = []
-            while self.queue and len(batch) < self.cfg.max_batch:
-                batch.append(self.queue.popleft())
-            t0 = time.perf_counter()
+    def _drain(self) -> None:
+        """Stage 1 (synchronous, no awaits): decide queued intents batch by batch.
+
+        Each batch runs the in-memory rules and sends one ledger script call; the ledger's
+        answer (a callback from the Redis connection) finishes the batch and hands it to
+        the emitter. Up to ``max_ledger_inflight`` batches are on their way to Redis at once,
+        so deciding batch N+1 overlaps with batch N's round trip and JetStream acks."""
+        self._drain_scheduled = False
+        while self.queue and self._ledger_inflight < self.cfg.max_ledger_inflight:
+            queue = self.queue
+            n = min(len(queue), self.cfg.max_batch)
+            batch = [queue.popleft() for _ in range(n)]
             try:
-                verdicts = await self._process(batch)
+                self._decide(batch)
             except Exception:
                 logger.exception("batch of %d failed; deciding them blocked", len(batch))
-                await self._fail_batch(batch)
-                continue
-            self._note_batch(len(batch), time.perf_counter() - t0)
-            await self.emit_queue.put(verdicts)
+                self._spawn(self._fail_batch(batch))
 
-    async def _emit_loop(self) -> None:
-        while True:
-            verdicts = await self.emit_queue.get()
-            try:
-                await self._emit(verdicts)
-            except Exception:
-                logger.exception("emitting %d decisions failed", len(verdicts))
-                await self._fail_batch([item for item, _, _ in verdicts])
-
-    def _note_batch(self, size: int, seconds: float) -> None:
-        stats = self.batch_stats
-        stats["batches"] += 1
-        stats["max_size"] = max(stats["max_size"], size)
-        stats["max_ms"] = max(stats["max_ms"], seconds * 1000)
-        stats["last_ms"] = seconds * 1000
-
-    async def _process(self, batch: list[_Item]) -> list[tuple[_Item, Pending, Verdict]]:
+    def _decide(self, batch: list[_Item]) -> None:
         gate = self.gate
         overloaded = len(self.queue) >= self.cfg.max_queue
         budget = self.cfg.budget_ms / 1000.0
+        t0 = time.perf_counter()
         pendings: list[Pending] = []
+        asks: list[Pending] = []
         for item in batch:
             pending = gate.prepare(item.raw, header_traceparent=item.traceparent,
                                    received=item.received, started=item.started)
@@ -271,21 +288,52 @@ class NurseRunner:
                 if overloaded and not pending.reducing:
                     pending.reasons.append(("GATE_OVERLOAD", "intake queue full"))
                     pending.reserve = None
-                elif time.perf_counter() - item.started > budget:
+                elif t0 - item.started > budget:
                     # Already late: block before reserving anything (nothing to undo).
                     pending.reasons.append(("GATE_TIMEOUT",
                                             f"budget_ms={self.cfg.budget_ms:.0f}"))
                     pending.reserve = None
+                else:
+                    asks.append(pending)
             pendings.append(pending)
-        asks = [p for p in pendings if p.reserve is not None]
-        answers: dict[str, tuple[str, str] | None] = {}
-        if asks:
-            answers = await self._ask_ledger(asks)
+        if not asks:
+            self._finished(batch, pendings, None, t0)
+            return
+        if self.ledger is None or self.wire is None:
+            raise RuntimeError("the runner has not been started")
+        reqs = [p.reserve for p in asks if p.reserve is not None]
+        self._ledger_inflight += 1
+
+        def answered(results: list[tuple[str, str]] | None) -> None:
+            self._ledger_inflight -= 1
+            if results is None:
+                self.deps["redis"] = "down"
+                answers: dict[str, tuple[str, str] | None] = {p.decision_id: None for p in asks}
+            else:
+                self.deps["redis"] = "ok"
+                answers = {p.decision_id: r for p, r in zip(asks, results, strict=True)}
+            self._finished(batch, pendings, answers, t0)
+            self._schedule_drain()
+
+        self.ledger.reserve_wire(self.wire, reqs, time.time(), answered,
+                                 timeout=self._ledger_timeout_s,
+                                 on_late=lambda results: self._undo_late(reqs, results))
+
+    def _undo_late(self, reqs: list[ReserveRequest], results: list[tuple[str, str]]) -> None:
+        """A ledger answer that came after its batch was decided without it: undo it."""
+        undo = [req for req, res in zip(reqs, results, strict=False) if res[0] == "OK"]
+        if undo:
+            self._spawn(self._release_many(undo))
+
+    def _finished(self, batch: list[_Item], pendings: list[Pending],
+                  answers: dict[str, tuple[str, str] | None] | None, t0: float) -> None:
+        """Turn a decided batch into verdicts and hand it to the emitter."""
+        gate = self.gate
         now = time.time()
         verdicts = []
         undo: list[ReserveRequest] = []
         for item, pending in zip(batch, pendings, strict=True):
-            answer = answers.get(pending.decision_id)
+            answer = answers.get(pending.decision_id) if answers is not None else None
             verdict = gate.finish(pending, answer, now=now)
             if pending.reserve is not None and answer == ("OK", "") \
                     and verdict.outcome == "blocked":
@@ -295,7 +343,16 @@ class NurseRunner:
             verdicts.append((item, pending, verdict))
         if undo:
             self._spawn(self._release_many(undo))
-        return verdicts
+        self._note_batch(len(batch), time.perf_counter() - t0)
+        self.emit_ready.append(verdicts)
+        self.emit_wakeup.set()
+
+    def _note_batch(self, size: int, seconds: float) -> None:
+        stats = self.batch_stats
+        stats["batches"] += 1
+        stats["max_size"] = max(stats["max_size"], size)
+        stats["max_ms"] = max(stats["max_ms"], seconds * 1000)
+        stats["last_ms"] = seconds * 1000
 
     def _spawn(self, coro: Any) -> None:
         task = asyncio.create_task(coro)
@@ -311,87 +368,107 @@ class NurseRunner:
                 logger.warning("could not release %d reservations: %s", len(reqs),
                                type(exc).__name__)
 
-    async def _ask_ledger(self, asks: list[Pending]) -> dict[str, tuple[str, str] | None]:
-        assert self.ledger is not None  # noqa: S101  (set in start)
-        reqs = [p.reserve for p in asks if p.reserve is not None]
-        budget = min(self.cfg.budget_ms / 1000.0, max(self.cfg.redis_timeout_s, 0.001) * 50)
-        try:
-            results = await asyncio.wait_for(self.ledger.reserve_many(reqs, time.time()),
-                                             timeout=budget)
-        except (TimeoutError, aioredis.RedisError, OSError) as exc:
-            self.deps["redis"] = "down"
-            logger.warning("ledger unavailable: %s", type(exc).__name__)
-            return {p.decision_id: None for p in asks}
-        self.deps["redis"] = "ok"
-        return {p.decision_id: r for p, r in zip(asks, results, strict=True)}
+    # -- emit --------------------------------------------------------------------------------
+    async def _emit_loop(self) -> None:
+        """Stage 2: publish decided batches' decisions to JetStream, in order, without waiting.
 
-    async def _emit(self, verdicts: list[tuple[_Item, Pending, Verdict]]) -> None:
-        """Decisions to JetStream (acked), then signals, blocked events and replies."""
-        nc = self.nc
-        batch = _AckBatch(asyncio.get_running_loop().create_future(), len(verdicts))
-        for _, _, verdict in verdicts:
-            self.acks[verdict.decision_id] = batch
-            await nc.publish(
-                f"{self.cfg.decision_prefix}.{verdict.outcome}.{verdict.token}",
-                verdict.decision_body, reply=f"{self.ack_inbox}.{verdict.decision_id}",
-                headers={"Nats-Msg-Id": verdict.decision_id, "traceparent": verdict.traceparent})
-        durable = await self._await_acks(batch, [v for _, _, v in verdicts])
-        for item, pending, verdict in verdicts:
-            ok = durable.get(verdict.decision_id, False)
-            if verdict.outcome == "approved" and verdict.signal_subject and verdict.signal_body:
-                if ok or pending.reducing:
-                    await nc.publish(verdict.signal_subject, verdict.signal_body,
-                                     headers={"traceparent": verdict.traceparent,
-                                              "Nats-Msg-Id": verdict.decision_id})
-                    self.counters["approved"] += 1
-                else:
-                    # No durable record: publishing would make a phantom trade.
-                    verdict.outcome = "blocked"
-                    verdict.reasons.append(("AUDIT_UNAVAILABLE", "decision not stored"))
-                    if pending.reserve is not None:
-                        self._spawn(self._release_many([pending.reserve]))
-            if verdict.outcome == "blocked":
-                self.counters["blocked"] += 1
-                if pending.intent is None:
-                    self.counters["rejected"] += 1
-                await nc.publish(f"{BLOCKED_PREFIX}.{verdict.token}", verdict.decision_body,
-                                 headers={"traceparent": verdict.traceparent})
-            if item.reply:
-                await self._reply_verdict(item.reply, verdict)
-        if self.observer is not None:
-            self.observer.after_emit(verdicts)  # spans end with the final outcome; metrics
+        The acks come back on this instance's inbox (``_on_ack``); a batch whose decisions
+        are all stored (or whose ack deadline passed) is completed there: signals, blocked
+        events and request replies go out only then."""
+        while True:
+            if not self.emit_ready:
+                self.emit_wakeup.clear()
+                await self.emit_wakeup.wait()
+            out = BatchPublisher(self.nc)
+            started: list[_AckBatch] = []
+            while self.emit_ready:
+                verdicts = self.emit_ready.popleft()
+                batch = _AckBatch(verdicts, len(verdicts))
+                for _, _, verdict in verdicts:
+                    self.acks[verdict.decision_id] = batch
+                    out.add(f"{self.cfg.decision_prefix}.{verdict.outcome}.{verdict.token}",
+                            verdict.decision_body,
+                            reply=f"{self.ack_inbox}.{verdict.decision_id}",
+                            headers=header_block((("Nats-Msg-Id", verdict.decision_id),
+                                                  ("traceparent", verdict.traceparent))))
+                started.append(batch)
+            try:
+                await out.flush()
+            except Exception as exc:
+                logger.warning("could not publish %d decisions: %s", len(out),
+                               type(exc).__name__)
+                for batch in started:
+                    await self._complete(batch)  # nothing stored: blocked, AUDIT_UNAVAILABLE
+                continue
+            for batch in started:
+                if not batch.completed:
+                    batch.timer = self._loop.call_later(self.cfg.ack_timeout_s,
+                                                        self._ack_expired, batch)
 
-    async def _await_acks(self, batch: _AckBatch, verdicts: list[Verdict]) -> dict[str, bool]:
-        """Wait (bounded) until JetStream acknowledged every decision of the batch."""
-        if not verdicts:
-            return {}
-        if batch.remaining > 0:
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(asyncio.shield(batch.done), self.cfg.ack_timeout_s)
-        for verdict in verdicts:
-            self.acks.pop(verdict.decision_id, None)
-        return {v.decision_id: v.decision_id in batch.stored for v in verdicts}
+    def _ack_expired(self, batch: _AckBatch) -> None:
+        if not batch.completed:
+            self._spawn(self._complete(batch))
 
     async def _on_ack(self, msg: Msg) -> None:
         decision_id = msg.subject.rsplit(".", 1)[-1]
         batch = self.acks.pop(decision_id, None)
         if batch is None:
             return
-        with contextlib.suppress(ValueError):
-            body = json.loads(msg.data)
-            if isinstance(body, dict) and "error" not in body and "seq" in body:
-                batch.stored.add(decision_id)
+        data = msg.data
+        # A JetStream PubAck is {"stream", "seq", ["duplicate"]}; an error carries "error".
+        if b'"seq"' in data and b'"error"' not in data:
+            batch.stored.add(decision_id)
         batch.remaining -= 1
-        if batch.remaining <= 0 and not batch.done.done():
-            batch.done.set_result(None)
+        if batch.remaining <= 0:
+            await self._complete(batch)
 
-    async def _reply_verdict(self, reply: str, verdict: Verdict) -> None:
+    async def _complete(self, batch: _AckBatch) -> None:
+        """Publish what follows a batch's durable decisions (exactly once per batch)."""
+        if batch.completed:
+            return
+        batch.completed = True
+        if batch.timer is not None:
+            batch.timer.cancel()
+        out = BatchPublisher(self.nc)
+        replies: list[tuple[str, Verdict]] = []
+        for item, pending, verdict in batch.verdicts:
+            self.acks.pop(verdict.decision_id, None)
+            stored = verdict.decision_id in batch.stored
+            if verdict.outcome == "approved" and verdict.signal_subject and verdict.signal_body:
+                if stored or pending.reducing:
+                    out.add(verdict.signal_subject, verdict.signal_body,
+                            headers=header_block((("traceparent", verdict.traceparent),
+                                                  ("Nats-Msg-Id", verdict.decision_id))))
+                    self.counters["approved"] += 1
+                else:
+                    # No durable record: publishing would make a phantom trade.
+                    _unstored(verdict)
+                    if pending.reserve is not None:
+                        self._spawn(self._release_many([pending.reserve]))
+            if verdict.outcome == "blocked":
+                self.counters["blocked"] += 1
+                if pending.intent is None:
+                    self.counters["rejected"] += 1
+                out.add(f"{BLOCKED_PREFIX}.{verdict.token}", verdict.decision_body,
+                        headers=header_block((("traceparent", verdict.traceparent),)))
+            if item.reply:
+                replies.append((item.reply, verdict))
+        for reply, verdict in replies:
+            out.add(reply, self._verdict_reply(verdict))
+        try:
+            await out.flush()
+        except Exception as exc:
+            logger.warning("could not publish the outcome of %d decisions: %s",
+                           len(batch.verdicts), type(exc).__name__)
+        if self.observer is not None:
+            self.observer.after_emit(batch.verdicts)  # spans end with the outcome; metrics
+
+    def _verdict_reply(self, verdict: Verdict) -> bytes:
         codes = [c for c, _ in verdict.reasons]
         if "GATE_TIMEOUT" in codes or "GATE_OVERLOAD" in codes:
-            await self._reply_error(reply, "RETRY_SAFE", "budget overrun or overload; retry",
-                                    trace_id=verdict.trace_id,
-                                    details={"decision_id": verdict.decision_id})
-            return
+            return _error_body("RETRY_SAFE", "budget overrun or overload; retry",
+                               trace_id=verdict.trace_id,
+                               details={"decision_id": verdict.decision_id})
         body = {
             "success": True,
             "data": {"decision_id": verdict.decision_id, "outcome": verdict.outcome,
@@ -401,13 +478,10 @@ class NurseRunner:
             "trace_id": verdict.trace_id,
             "error": None,
         }
-        await self.nc.publish(reply, json.dumps(body).encode())
+        return json.dumps(body).encode()
 
-    async def _reply_error(self, reply: str, code: str, message: str, *, trace_id: str = "",
-                           details: dict[str, Any] | None = None) -> None:
-        body = {"success": False, "data": None, "trace_id": trace_id,
-                "error": {"code": code, "message": message, "details": details or {}}}
-        await self.nc.publish(reply, json.dumps(body).encode())
+    async def _reply_error(self, reply: str, code: str, message: str) -> None:
+        await self.nc.publish(reply, _error_body(code, message))
 
     async def _fail_batch(self, batch: list[_Item]) -> None:
         for item in batch:
@@ -556,6 +630,25 @@ class NurseRunner:
             if isinstance(equity, int | float) and equity > 0:
                 await self.ledger.set_equity(float(equity))
                 self.gate.equity = float(equity)
+
+
+def _unstored(verdict: Verdict) -> None:
+    """Turn an approval whose decision JetStream did not store into a block (the blocked
+    event then carries the decision as it finally is)."""
+    verdict.outcome = "blocked"
+    verdict.reasons.append(("AUDIT_UNAVAILABLE", "decision not stored"))
+    verdict.signal_subject = verdict.signal_body = None
+    body = json.loads(verdict.decision_body)
+    body.update(outcome="blocked", signal_subject=None,
+                reasons=[{"code": c, "detail": d} for c, d in verdict.reasons])
+    verdict.decision_body = json.dumps(body).encode()
+
+
+def _error_body(code: str, message: str, *, trace_id: str = "",
+                details: dict[str, Any] | None = None) -> bytes:
+    body = {"success": False, "data": None, "trace_id": trace_id,
+            "error": {"code": code, "message": message, "details": details or {}}}
+    return json.dumps(body).encode()
 
 
 _FILLED = {"filled", "partially_filled", "FILLED", "PARTIALLY_FILLED", "fill", "executed"}

@@ -14,6 +14,9 @@ import pytest
 import redis
 from django.conf import settings
 
+# Shared fixtures that live in modules (Chromium for the browser tests).
+pytest_plugins = ["tests.support.chromium"]
+
 FIXTURES = Path(__file__).parent / "fixtures"
 
 

@@ -32,7 +32,9 @@ import numpy as np
 
 from nurse.ledger import ReserveRequest
 
-_EXPIRE_BATCH = 64  # RESERVE_LUA expires at most this many reservations per call
+# RESERVE_LUA expires at most 64 + 4 per request reservations per call; a replay asks for
+# one request at a time.
+_EXPIRE_BATCH = 68
 
 
 def lua_tostring(value: float) -> str:
@@ -91,8 +93,12 @@ class InProcessLedger:
         self.kv[key] = _Entry(value, now + ttl if ttl is not None else None)
 
     def _incr(self, key: str, now: float, ttl: float) -> None:
+        """INCR; the key gets its expiry when the increment creates it (as in the script)."""
         current = self._get(key, now)
-        self.kv[key] = _Entry(str(int(current or "0") + 1), now + ttl)
+        if current is None:
+            self.kv[key] = _Entry("1", now + ttl)
+        else:
+            self.kv[key].value = str(int(current) + 1)
 
     def _prune(self, now: float) -> None:
         self._ops += 1

@@ -7,8 +7,6 @@ while the Django test client renders the pages in the test's thread."""
 from __future__ import annotations
 
 import datetime as dt
-import os
-import shutil
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
@@ -16,13 +14,9 @@ from typing import Any
 import pytest
 
 from tests.earnings.conftest import staff_client
+from tests.support.chromium import CHROMIUM
 
-CHROMIUM = os.environ.get("CIO_CHROMIUM") or shutil.which("chromium") or "/usr/bin/chromium"
-pytestmark = [
-    pytest.mark.django_db,
-    pytest.mark.skipif(not Path(CHROMIUM).exists(),
-                       reason="needs Chromium (apt-get install chromium)"),
-]
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("chromium_path")]
 
 
 def _in_browser(html: str, shot: Path | None, pdf: bool) -> dict[str, Any]:

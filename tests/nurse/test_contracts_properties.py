@@ -521,3 +521,21 @@ def test_envelopes_round_trip(
 ) -> None:
     for envelope in (envelope_ok(data, trace_id), envelope_error(code, message, details, trace_id)):
         assert Envelope.model_validate_json(envelope.model_dump_json()) == envelope
+
+
+@settings(max_examples=400, suppress_health_check=[HealthCheck.too_slow])
+@given(intent_payloads(), st.sampled_from(["petrosa-cio", 'cio "quoted" \u00e9']))
+def test_gate_signal_json_equals_the_signal_model_path(
+    case: tuple[dict[str, Any], dict[str, Any]], source: str,
+) -> None:
+    """The gate's direct serialisation (``Intent.signal_json``) is the Signal path, exactly."""
+    payload, _ = case
+    intent = parse_intent(raw_of(payload), now=NOW)
+    published_at = NOMINAL + timedelta(seconds=1, microseconds=123)
+    slow = signal_to_json_bytes(
+        intent.to_signal(decision_id="d" * 32, source=source, timestamp=published_at),
+        traceparent=TRACEPARENT)
+    fast = intent.signal_json(decision_id="d" * 32, source=source,
+                              timestamp=canonical_iso(published_at), traceparent=TRACEPARENT)
+    assert json.loads(fast) == json.loads(slow)
+    assert json.loads(intent.audit_json()) == intent.audit_payload()

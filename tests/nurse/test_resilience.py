@@ -292,3 +292,32 @@ async def test_kill_9_under_load_leaves_no_phantom_trade(nurse: NurseRunner, bus
             if proc.poll() is None:
                 proc.terminate()
                 proc.wait(timeout=10)
+
+
+async def test_decision_not_stored_means_no_signal_except_for_reductions(
+        nurse: NurseRunner, bus: Bus) -> None:
+    """JetStream refuses the decision (its stream is gone): the entry is blocked with
+    AUDIT_UNAVAILABLE and never reaches the engine; a position reduction still goes out."""
+    stream = f"{settings.NURSE_DECISION_STREAM}_GONE"
+    runner = await start_nurse(decision_stream=stream, ack_timeout_s=1.0,
+                               decision_prefix=f"{settings.NURSE_DECISION_SUBJECT_PREFIX}gone",
+                               queue_group=f"{settings.NURSE_QUEUE_GROUP}-gone",
+                               intent_subjects=["gone.intent.>"])
+    try:
+        await nurse.stop()  # only the gate without a stream decides from here on
+        await runner.js.delete_stream(stream)
+        sid = unique_strategy()
+        signals = await bus.watch(f"signals.trading.{sid}")
+        await bus.publish(f"gone.intent.{sid}", make_intent(strategy_id=sid))
+        blocked = await bus.watch(f"cio.nurse.blocked.{sid}")
+        await bus.publish(f"gone.intent.{sid}", make_intent(strategy_id=sid, quantity=0.002))
+        event = json.loads((await asyncio.wait_for(blocked.get(), timeout=5)).data)
+        assert [r["code"] for r in event["reasons"]] == ["AUDIT_UNAVAILABLE"]
+        await bus.publish(f"gone.intent.{sid}", make_intent(strategy_id=sid, action="close"))
+        signal_msg = await asyncio.wait_for(signals.get(), timeout=5)
+        assert json.loads(signal_msg.data)["action"] == "close"
+        await asyncio.sleep(0.5)
+        assert signals.empty()  # neither entry was published
+        assert runner.counters["blocked"] >= 2
+    finally:
+        await runner.stop()

@@ -138,3 +138,48 @@ def test_redis_number_formats() -> None:
     assert lua_tostring(5000.123456789012345) == "5000.123456789"
     assert lua_tostring(30.0) == "30"
     assert lua_tostring(float("inf")) == "inf"
+
+
+@pytest.mark.parametrize("seed", [5, 6, 7])
+async def test_one_batch_decides_as_its_intents_one_by_one(redis_ledger: Any, seed: int
+                                                           ) -> None:
+    """The script keeps counts and exposures in Lua between a batch's intents and writes
+    them once: a batch must answer exactly as the same requests sent one at a time."""
+    client, ns = redis_ledger
+    live = Ledger(client, ns, dedup_window_s=60, reservation_ttl_s=300, positions_max_age_s=0)
+    mine = InProcessLedger(namespace=ns, dedup_window_s=60, reservation_ttl_s=300,
+                           positions_max_age_s=0)
+    rng = random.Random(seed)
+    strategies = [f"s{i}" for i in range(3)]
+    # Whole-dollar notionals and limits: no sum lands within a rounding error of a limit.
+    limits = (6000.0, 4000.0, 9000.0)
+    now = T0
+    codes: list[str] = []
+    for round_no in range(6):
+        now += 7.0
+        reqs = []
+        for n in range(1, 40):
+            req = _req(rng, 100 * round_no + n, strategies=strategies, epoch=seed,
+                       limits=limits)
+            reqs.append(_whole(req))
+        got = await live.reserve_many(reqs, now)
+        expected = [mine.reserve(req, now) for req in reqs]
+        assert got == expected, (seed, round_no)
+        codes += [code for code, _ in got]
+        live_exp = await _exposures(client, live)
+        assert live_exp.keys() == mine.exp.keys()
+        for key, value in live_exp.items():
+            assert float(value) == pytest.approx(float(mine.exp[key]), abs=1e-6)
+    assert {"OK", "RATE_ORDERS_PER_MINUTE"} <= set(codes)
+    assert set(codes) & {"EXPOSURE_SYMBOL_LIMIT", "EXPOSURE_STRATEGY_LIMIT",
+                         "EXPOSURE_FLEET_LIMIT"}
+    assert set(codes) & {"DUPLICATE_SIGNAL_ID", "DUPLICATE_CONTENT"}
+    # Counters were written once per batch, with their expiry.
+    for key in await client.keys(f"{ns}:rate:*"):
+        assert 0 < await client.ttl(key) <= 120
+
+
+def _whole(req: ReserveRequest) -> ReserveRequest:
+    from dataclasses import replace
+
+    return replace(req, notional=float(round(req.notional)))

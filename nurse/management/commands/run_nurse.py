@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 import signal
 from typing import Any
 
@@ -36,4 +37,11 @@ class Command(BaseCommand):
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, runner.request_stop)
-        await runner.run_forever()
+        await runner.start()
+        # The hot path's objects are freed by reference counting; what the cyclic collector
+        # would traverse in a full collection is the long-lived heap (Django, pydantic
+        # schemas, the policy). Freezing it after start-up keeps those pauses out of intent
+        # latency (docs/benchmarks.md, Nurse).
+        gc.collect()
+        gc.freeze()
+        await runner.wait_stopped()
