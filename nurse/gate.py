@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 import os
 import random
 import re
@@ -244,12 +245,14 @@ class Gate:
         return pending
 
     # -- step 2: after the ledger ----------------------------------------------------------
-    def finish(self, pending: Pending, ledger: tuple[str, str] | None, *, now: float
-               ) -> Verdict:
+    def finish(self, pending: Pending, ledger: tuple[str, str] | None, *, now: float,
+               decided_at: float | None = None) -> Verdict:
         """Turn the pending decision and the ledger's answer into the messages to publish.
 
         ``ledger`` is None when the ledger could not be asked (Redis down or timed out):
-        then only position-reducing intents pass."""
+        then only position-reducing intents pass. ``decided_at`` (epoch, default: the wall
+        clock now) stamps the decision and the signal; the runner reads the clock once per
+        batch."""
         reasons = pending.reasons
         if pending.reserve is not None and not reasons:
             if ledger is None:
@@ -268,8 +271,7 @@ class Gate:
         outcome = "blocked" if reasons else "approved"
         token = self.token(pending.strategy_id)
         signal_subject = signal_body = None
-        decided = time.time()
-        decided_iso = _iso(decided)
+        decided_iso = _iso(decided_at if decided_at is not None else time.time())
         if outcome == "approved" and intent is not None:
             signal_subject = f"{self.signal_prefix}.{token}"
             signal_body = intent.signal_json(decision_id=pending.decision_id,
@@ -326,8 +328,23 @@ def _limit(value: Any) -> float:
     return float(value) if value is not None else _INF
 
 
+_iso_second: list[Any] = [None, ""]  # (whole epoch second, its "YYYY-MM-DDTHH:MM:SS" text)
+
+
 def _iso(epoch: float) -> str:
-    return datetime.fromtimestamp(epoch, UTC).isoformat().replace("+00:00", "Z")
+    """ISO-8601 UTC with a ``Z``, as pydantic writes datetimes (no fraction when it is 0).
+
+    The date-and-time part is formatted once per second: this runs twice per intent."""
+    # As datetime.fromtimestamp rounds: the fraction alone, half to even, with carry.
+    frac, whole = math.modf(epoch)
+    second, fraction = int(whole), round(frac * 1e6)
+    if fraction >= 1_000_000:
+        second, fraction = second + 1, fraction - 1_000_000
+    if _iso_second[0] != second:
+        _iso_second[1] = datetime.fromtimestamp(second, UTC).strftime("%Y-%m-%dT%H:%M:%S")
+        _iso_second[0] = second
+    head: str = _iso_second[1]
+    return f"{head}.{fraction:06d}Z" if fraction else f"{head}Z"
 
 
 def _content_key(intent: Intent) -> str:

@@ -334,7 +334,7 @@ class NurseRunner:
         undo: list[ReserveRequest] = []
         for item, pending in zip(batch, pendings, strict=True):
             answer = answers.get(pending.decision_id) if answers is not None else None
-            verdict = gate.finish(pending, answer, now=now)
+            verdict = gate.finish(pending, answer, now=now, decided_at=now)
             if pending.reserve is not None and answer == ("OK", "") \
                     and verdict.outcome == "blocked":
                 # Approved by the ledger, then over budget: undo so a retry is safe.

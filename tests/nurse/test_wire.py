@@ -177,3 +177,18 @@ async def test_batch_publisher_delivers_subject_reply_headers_and_order() -> Non
             out.add(subject, b"x" * (nc.max_payload + 1))
     finally:
         await nc.close()
+
+
+@hyp_settings(max_examples=2000)
+@given(st.floats(min_value=0, max_value=4e9) | st.integers(0, 4 * 10**9).map(float)
+       | st.integers(0, 4 * 10**15).map(lambda us: us / 1e6))
+def test_gate_iso_timestamps_equal_datetime_isoformat(epoch: float) -> None:
+    """The gate formats received/decided times with a per-second cache; same text as
+    ``datetime.fromtimestamp(...).isoformat()`` with ``Z`` (what pydantic writes)."""
+    from datetime import UTC, datetime
+
+    from nurse.gate import _iso
+
+    expected = datetime.fromtimestamp(epoch, UTC).isoformat().replace("+00:00", "Z")
+    assert _iso(epoch) == expected
+    assert _iso(epoch) == expected  # second call: from the cache
