@@ -21,9 +21,16 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
-from pydantic_core import to_json
+from pydantic_core import from_json, to_json
 
-from nurse.contracts import Intent, IntentRejected, is_valid_traceparent, parse_intent
+from nurse.contracts import (
+    SIDE_ALIASES,
+    Intent,
+    IntentRejected,
+    is_valid_traceparent,
+    parse_intent,
+    trace_context_of,
+)
 from nurse.ledger import ReserveRequest
 from nurse.policy import CompiledPolicy, ExchangeFilter
 from nurse.rules import RULES, GateContext, Reason
@@ -33,6 +40,7 @@ if TYPE_CHECKING:
 
 _TOKEN_RE = re.compile(r"[^A-Za-z0-9_-]")
 _SIDES = {"buy": "LONG", "sell": "SHORT"}
+_REDUCING = ("close", "hold")
 _INF = float("inf")
 
 
@@ -244,6 +252,37 @@ class Gate:
         )
         return pending
 
+    def shed(self, raw: bytes, *, header_traceparent: str | None, received: float,
+             started: float, code: str, detail: str) -> Pending | None:
+        """Block an intent without deciding it (over budget or overload), cheaply.
+
+        Returns None when the payload says it reduces a position (``close``/``hold``, also
+        by a ``side`` alias): those always go through the full checks, since blocking a
+        reduction is never the safe side. Anything else is blocked with ``code`` after a
+        bare JSON read (for the strategy, symbol and trace): no validation, no rules, no
+        ledger, so a backlog drains several times faster than it is decided."""
+        try:
+            data = from_json(raw[:self.max_bytes])
+        except ValueError:
+            data = None
+        parent = header_traceparent
+        if type(data) is dict:
+            action = data.get("action")
+            side = data.get("side")
+            if action in _REDUCING or (type(side) is str and
+                                       SIDE_ALIASES.get(side.lower()) in _REDUCING):
+                return None
+            parent = parent or trace_context_of(data)
+        tp, trace_id = new_traceparent(parent)
+        policy = self.policy
+        pending = Pending(new_id(), received, started, None, None, [(code, detail)], tp,
+                          trace_id, policy.version if policy else 0)
+        if type(data) is dict:
+            _identify(pending, data)
+        if self.tracer is not None:
+            self.tracer.begin(pending, parent)
+        return pending
+
     # -- step 2: after the ledger ----------------------------------------------------------
     def finish(self, pending: Pending, ledger: tuple[str, str] | None, *, now: float,
                decided_at: float | None = None) -> Verdict:
@@ -261,7 +300,8 @@ class Gate:
                                     "shared exposure ledger unreachable"))
             elif ledger[0] != "OK":
                 reasons.append((ledger[0], _ledger_detail(ledger, pending.reserve)))
-        if not reasons and (time.perf_counter() - pending.started) > self.budget_s:
+        if not reasons and not pending.reducing and \
+                (time.perf_counter() - pending.started) > self.budget_s:
             reasons.append(("GATE_TIMEOUT", f"budget_ms={self.budget_s * 1000:.0f}"))
         intent = pending.intent
         if intent is not None and not reasons and pending.reserve is not None:
@@ -380,13 +420,18 @@ def _identify_rejected(pending: Pending, raw: bytes) -> None:
     except (ValueError, UnicodeDecodeError):
         return
     if isinstance(data, dict):
-        pending.raw_payload = dict(list(data.items())[:64])
-        sid = data.get("strategy_id")
-        sym = data.get("symbol")
-        if isinstance(sid, str) and sid.strip():
-            pending.strategy_id = sid.strip()[:128]
-        if isinstance(sym, str) and sym.strip():
-            pending.symbol = sym.strip().upper()[:32]
-        act = data.get("action")
-        if act in ("buy", "sell", "hold", "close"):
-            pending.action = act
+        _identify(pending, data)
+
+
+def _identify(pending: Pending, data: dict[str, Any]) -> None:
+    """Strategy, symbol and action of an unvalidated payload, and the payload for the audit."""
+    pending.raw_payload = dict(list(data.items())[:64])
+    sid = data.get("strategy_id")
+    sym = data.get("symbol")
+    if isinstance(sid, str) and sid.strip():
+        pending.strategy_id = sid.strip()[:128]
+    if isinstance(sym, str) and sym.strip():
+        pending.symbol = sym.strip().upper()[:32]
+    act = data.get("action")
+    if act in ("buy", "sell", "hold", "close"):
+        pending.action = act

@@ -282,19 +282,25 @@ class NurseRunner:
         pendings: list[Pending] = []
         asks: list[Pending] = []
         for item in batch:
+            shed: Pending | None = None
+            if overloaded:
+                shed = gate.shed(item.raw, header_traceparent=item.traceparent,
+                                 received=item.received, started=item.started,
+                                 code="GATE_OVERLOAD", detail="intake queue full")
+            elif t0 - item.started > budget:
+                # Already late: blocked before any work or reservation (nothing to undo).
+                shed = gate.shed(item.raw, header_traceparent=item.traceparent,
+                                 received=item.received, started=item.started,
+                                 code="GATE_TIMEOUT",
+                                 detail=f"budget_ms={self.cfg.budget_ms:.0f}")
+            if shed is not None:  # (a position reduction is never shed)
+                self.counters["overload" if overloaded else "timeouts"] += 1
+                pendings.append(shed)
+                continue
             pending = gate.prepare(item.raw, header_traceparent=item.traceparent,
                                    received=item.received, started=item.started)
             if pending.reserve is not None:
-                if overloaded and not pending.reducing:
-                    pending.reasons.append(("GATE_OVERLOAD", "intake queue full"))
-                    pending.reserve = None
-                elif t0 - item.started > budget:
-                    # Already late: block before reserving anything (nothing to undo).
-                    pending.reasons.append(("GATE_TIMEOUT",
-                                            f"budget_ms={self.cfg.budget_ms:.0f}"))
-                    pending.reserve = None
-                else:
-                    asks.append(pending)
+                asks.append(pending)
             pendings.append(pending)
         if not asks:
             self._finished(batch, pendings, None, t0)
@@ -447,7 +453,8 @@ class NurseRunner:
                         self._spawn(self._release_many([pending.reserve]))
             if verdict.outcome == "blocked":
                 self.counters["blocked"] += 1
-                if pending.intent is None:
+                if pending.intent is None and verdict.reasons and \
+                        verdict.reasons[0][0].startswith("CONTRACT_"):
                     self.counters["rejected"] += 1
                 out.add(f"{BLOCKED_PREFIX}.{verdict.token}", verdict.decision_body,
                         headers=header_block((("traceparent", verdict.traceparent),)))

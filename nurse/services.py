@@ -31,6 +31,38 @@ def _dt(value: str) -> datetime:
     return datetime.fromisoformat(value.replace("Z", "+00:00"))
 
 
+def decision_problem(d: Any) -> str | None:
+    """Why a decision message cannot become a ``DecisionRecord`` (None when it can).
+
+    The sink sets such a message aside instead of retrying it: a poison message must never
+    hold back the decisions behind it."""
+    if not isinstance(d, dict):
+        return f"not an object ({type(d).__name__})"
+    decision_id = d.get("decision_id")
+    if not isinstance(decision_id, str) or not 0 < len(decision_id) <= 64:
+        return "decision_id missing or not a short string"
+    if d.get("outcome") not in ("approved", "blocked"):
+        return f"outcome {d.get('outcome')!r} is not approved/blocked"
+    for key in ("received_at", "decided_at"):
+        value = d.get(key)
+        try:
+            _dt(value) if isinstance(value, str) else _dt("")
+        except ValueError:
+            return f"{key} {value!r} is not an ISO-8601 time"
+    reasons = d.get("reasons", [])
+    if not isinstance(reasons, list) or not all(
+            isinstance(r, dict) and isinstance(r.get("code"), str) for r in reasons):
+        return "reasons must be a list of {code, detail}"
+    for key in ("strategy_id", "symbol", "action", "instance"):
+        if not isinstance(d.get(key, ""), str):
+            return f"{key} must be a string"
+    for key in ("quantity", "price", "notional"):
+        value = d.get(key)
+        if value is not None and (not isinstance(value, int | float) or isinstance(value, bool)):
+            return f"{key} must be a number"
+    return None
+
+
 def decision_records_store(*, decisions: Iterable[dict[str, Any]]) -> int:
     """Insert decisions idempotently (by decision_id); returns how many were new."""
     rows = []

@@ -18,7 +18,7 @@ from asgiref.sync import sync_to_async
 from django.db import close_old_connections, transaction
 from nats.js.api import AckPolicy, ConsumerConfig
 
-from nurse.services import decision_records_store
+from nurse.services import decision_problem, decision_records_store
 from nurse.streams import ensure_decision_stream
 
 logger = logging.getLogger("nurse.sink")
@@ -28,6 +28,13 @@ def _store(decisions: list[dict[str, Any]]) -> int:
     close_old_connections()
     with transaction.atomic():
         return decision_records_store(decisions=decisions)
+
+
+def _seq(msg: Any) -> str:
+    try:
+        return str(msg.metadata.sequence.stream)
+    except Exception:  # not a JetStream message: no metadata
+        return "?"
 
 
 class AuditSink:
@@ -41,6 +48,7 @@ class AuditSink:
         self.durable = durable
         self.batch = batch
         self.stored = 0
+        self.rejected = 0
         self._stop = asyncio.Event()
 
     def request_stop(self) -> None:
@@ -62,29 +70,43 @@ class AuditSink:
                     msgs = await sub.fetch(self.batch, timeout=1)
                 except (nats.errors.TimeoutError, TimeoutError):
                     continue
-                decisions, bad = [], []
+                decisions: list[dict[str, Any]] = []
+                bad: list[tuple[Any, str]] = []
                 for m in msgs:
+                    problem: str | None
                     try:
-                        decisions.append(json.loads(m.data))
+                        decision = json.loads(m.data)
                     except ValueError:
-                        bad.append(m)
-                for m in bad:  # not JSON: nothing to store, never redeliver forever
-                    logger.error("undecodable decision message dropped: %r", m.data[:200])
+                        decision, problem = None, "not JSON"
+                    else:
+                        problem = decision_problem(decision)
+                    if problem is None:
+                        decisions.append(decision)
+                    else:
+                        bad.append((m, problem))
+                # Set aside, never redelivered forever: a poison message must not hold back
+                # the decisions behind it. It stays in the stream for inspection
+                # (``nats stream get``; the sequence is logged).
+                for m, problem in bad:
+                    self.rejected += 1
+                    logger.error("decision message on %s (stream seq %s) not stored: %s",
+                                 m.subject, _seq(m), problem)
                     await m.term()
+                bad_msgs = {id(m) for m, _ in bad}
                 try:
                     self.stored += await sync_to_async(_store, thread_sensitive=True)(decisions)
                 except Exception as exc:
                     logger.warning("database unavailable (%s); retrying in %.1fs",
                                    type(exc).__name__, backoff)
                     for m in msgs:
-                        if m not in bad:
+                        if id(m) not in bad_msgs:
                             await m.nak(delay=backoff)
                     await asyncio.sleep(backoff)
                     backoff = min(backoff * 2, 10.0)
                     continue
                 backoff = 0.5
                 for m in msgs:
-                    if m not in bad:
+                    if id(m) not in bad_msgs:
                         await m.ack()
         finally:
             # Bounded: draining a pull subscription can wait on its pending fetch.

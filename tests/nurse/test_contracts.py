@@ -1169,3 +1169,21 @@ def test_envelope_helpers() -> None:
 def test_envelope_invariants(fields: dict[str, Any]) -> None:
     with pytest.raises(ValidationError):
         Envelope.model_validate(fields)
+
+
+def test_decision_problem_names_what_the_sink_cannot_store() -> None:
+    from nurse.services import decision_problem
+
+    good = {"decision_id": "d" * 32, "outcome": "blocked", "received_at": "2026-01-01T00:00:00Z",
+            "decided_at": "2026-01-01T00:00:00.5Z", "reasons": [{"code": "X", "detail": ""}],
+            "quantity": 0.1, "strategy_id": "s"}
+    assert decision_problem(good) is None
+    for broken, words in (([], "not an object"), ({**good, "decision_id": 5}, "decision_id"),
+                          ({**good, "outcome": "maybe"}, "outcome"),
+                          ({k: v for k, v in good.items() if k != "received_at"}, "received_at"),
+                          ({**good, "decided_at": "yesterday"}, "decided_at"),
+                          ({**good, "reasons": [{"detail": 1}]}, "reasons"),
+                          ({**good, "strategy_id": 7}, "strategy_id"),
+                          ({**good, "quantity": "1"}, "quantity")):
+        problem = decision_problem(broken)
+        assert problem is not None and words in problem, (broken, problem)
