@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
 import signal
@@ -290,10 +291,9 @@ async def test_kill_9_under_load_leaves_no_phantom_trade(nurse: NurseRunner, bus
             except (nats.errors.TimeoutError, TimeoutError):
                 break
             for m in msgs:
-                try:  # other tests leave poison in the shared stream on purpose
+                # Other tests leave poison in the shared stream on purpose.
+                with contextlib.suppress(ValueError, KeyError, TypeError):
                     durable_ids.add(json.loads(m.data)["decision_id"])
-                except (ValueError, KeyError, TypeError):
-                    pass
                 await m.ack()
         phantoms = [s["decision_id"] for s in got if s["decision_id"] not in durable_ids]
         assert phantoms == []
