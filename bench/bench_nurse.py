@@ -907,9 +907,11 @@ def findings(res: dict[str, Any]) -> list[str]:
         codes.update(x["block_codes"])
     if any(x["approved_pct"] < 99 for x in gate_steps):
         out.append(
-            "- Above the sustained rate the gate sheds load instead of collapsing: intents "
-            "that are already older than the 50 ms budget when their batch is decided are "
-            "blocked with GATE_TIMEOUT before anything is reserved, the rest keep flowing "
+            "- Above the sustained rate the gate sheds load instead of collapsing: an entry "
+            "already older than the 50 ms budget when its batch starts is blocked with "
+            "GATE_TIMEOUT after a bare JSON read (no validation, rules or ledger; position "
+            "reductions are always decided), so a backlog drains faster than it builds and "
+            "the rest keep flowing "
             f"(block reasons over the run: {dict(codes)}; gate log: "
             f"{res.get('gate_log_warnings', 0)} `ledger unavailable` warnings). Every "
             "intent still gets a decision (drops = 0).")
