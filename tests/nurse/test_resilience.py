@@ -386,3 +386,40 @@ async def test_full_intake_queue_blocks_entries_with_overload_not_reductions(
         assert signals.empty() and runner.counters["overload"] >= 2
     finally:
         await runner.stop()
+
+
+async def test_a_late_ledger_answer_is_undone(transactional_db: None, bus: Bus,
+                                               settings: Any) -> None:
+    """Redis freezes past the ledger timeout: the entry is blocked without it; when Redis
+    wakes up and runs the script anyway, the gate releases that reservation, so the same
+    intent sent again is approved (no phantom exposure, no false duplicate)."""
+    server = redis_server().start()
+    settings.REDIS_URL = f"redis://127.0.0.1:{server.port}/0"
+    try:
+        from nurse.services import DEFAULT_EXCHANGE_INFO, exchange_info_store
+
+        await sync_to_async(exchange_info_store)(
+            info=json.loads(DEFAULT_EXCHANGE_INFO.read_text()))
+        await sync_to_async(gov_policy.policy_publish)()
+        runner = await start_nurse(redis_url=settings.REDIS_URL)
+        assert runner.ledger is not None and server.proc is not None
+        await runner.ledger.replace_positions([])
+        sid = unique_strategy()
+        intent = make_intent(strategy_id=sid)
+        os.kill(server.proc.pid, signal.SIGSTOP)
+        try:
+            reply = await bus.audit(intent)
+        finally:
+            os.kill(server.proc.pid, signal.SIGCONT)
+        assert [r["code"] for r in reply["data"]["reasons"]] == ["EXPOSURE_STATE_UNAVAILABLE"]
+        deadline = time.monotonic() + 5
+        while (await runner.ledger.exposures()).get("fleet", 0.0) != 0.0:
+            assert time.monotonic() < deadline, await runner.ledger.exposures()
+            await asyncio.sleep(0.05)
+        runner.gate.local_dedup = type(runner.gate.local_dedup)(60)  # only Redis remembers
+        again = await bus.audit(intent)
+        assert again["data"]["outcome"] == "approved", again
+        await runner.stop()
+    finally:
+        server.stop()
+        await sync_to_async(connections.close_all)()
