@@ -211,9 +211,12 @@ return 1
 """
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class ReserveRequest:
-    """One intent's cross-instance check, built by the gate from in-memory data."""
+    """One intent's cross-instance check, built by the gate from in-memory data.
+
+    Treated as immutable but not declared ``frozen``: a frozen dataclass's ``__init__``
+    costs ~3 µs here against ~0.4 µs, once per intent."""
 
     decision_id: str
     signal_id: str | None
