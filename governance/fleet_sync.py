@@ -196,6 +196,7 @@ def fleet_sync_run_due(*, now: dt.datetime | None = None, limit: int = 50,
     own_client = client is None
     http = client or httpx.Client()
     attempts = 0
+    sent: list[int] = []  # once per sweep, even when a retry falls due again within it
     try:
         for _ in range(limit):
             with transaction.atomic():
@@ -203,11 +204,13 @@ def fleet_sync_run_due(*, now: dt.datetime | None = None, limit: int = 50,
                     FleetDelivery.objects.select_for_update(skip_locked=True, of=("self",))
                     .select_related("endpoint")
                     .filter(status__in=_PENDING, next_attempt_at__lte=now or timezone.now())
+                    .exclude(pk__in=sent)
                     .order_by("next_attempt_at", "pk")
                     .first()
                 )
                 if delivery is None:
                     break
+                sent.append(delivery.pk)
                 outcome = fleet_send(delivery, client=http)
                 attempts += 1
                 _record(delivery, outcome)

@@ -204,3 +204,20 @@ def test_every_committed_version_is_pushed_in_the_background(
     assert b"delivered" in page.content
     endpoints = client.get("/admin/governance/fleetendpoint/")
     assert b"symbol:BTCUSDT v1: delivered" in endpoints.content
+
+
+@pytest.mark.django_db
+def test_a_sweep_sends_each_due_delivery_once(engine: EngineSim, endpoint: FleetEndpoint,
+                                              settings: object) -> None:
+    """A retry that falls due again within the same sweep waits for the next sweep."""
+    settings.CIO_FLEET_SYNC_DISPATCH = "none"  # type: ignore[attr-defined]
+    settings.CIO_FLEET_SYNC_BACKOFF_BASE_S = 1.0  # type: ignore[attr-defined]
+    engine.state.script += [(503, {"detail": "down"}, {})] * 3
+    version = services.config_patch(scope=Scope.symbol("ETHUSDT"), patch={"leverage": 4},
+                                    base_version=0, **USER)
+    [delivery] = _deliver(version)
+    assert delivery.attempts == 1
+    # Far enough ahead that every backoff is over: still one attempt per sweep.
+    assert fleet_sync.fleet_sync_run_due(now=timezone.now() + dt.timedelta(hours=1)) == 1
+    delivery.refresh_from_db()
+    assert delivery.attempts == 2
