@@ -253,14 +253,17 @@ class Gate:
         return pending
 
     def shed(self, raw: bytes, *, header_traceparent: str | None, received: float,
-             started: float, code: str, detail: str) -> Pending | None:
+             started: float, code: str, detail: str, spare_reductions: bool = True
+             ) -> Pending | None:
         """Block an intent without deciding it (over budget or overload), cheaply.
 
         Returns None when the payload says it reduces a position (``close``/``hold``, also
         by a ``side`` alias): those always go through the full checks, since blocking a
         reduction is never the safe side. Anything else is blocked with ``code`` after a
         bare JSON read (for the strategy, symbol and trace): no validation, no rules, no
-        ledger, so a backlog drains several times faster than it is decided."""
+        ledger, so a backlog drains several times faster than it is decided.
+        ``spare_reductions=False`` blocks reductions too: for an intent the gate failed to
+        decide at all (an internal error), where nothing about it has been checked."""
         try:
             data = from_json(raw[:self.max_bytes])
         except ValueError:
@@ -269,8 +272,8 @@ class Gate:
         if type(data) is dict:
             action = data.get("action")
             side = data.get("side")
-            if action in _REDUCING or (type(side) is str and
-                                       SIDE_ALIASES.get(side.lower()) in _REDUCING):
+            if spare_reductions and (action in _REDUCING or (
+                    type(side) is str and SIDE_ALIASES.get(side.lower()) in _REDUCING)):
                 return None
             parent = parent or trace_context_of(data)
         tp, trace_id = new_traceparent(parent)

@@ -261,7 +261,8 @@ def check_exchange_filters(ctx: GateContext) -> None:
 
 
 # Codes produced outside the rule list: the parser, the gate itself and the Redis ledger.
-GATE_CODES = ("POLICY_MISSING", "GATE_TIMEOUT", "DUPLICATE_SIGNAL_ID", "DUPLICATE_CONTENT",
+GATE_CODES = ("POLICY_MISSING", "GATE_TIMEOUT", "GATE_OVERLOAD", "GATE_ERROR",
+              "AUDIT_UNAVAILABLE", "DUPLICATE_SIGNAL_ID", "DUPLICATE_CONTENT",
               "RATE_ORDERS_PER_MINUTE", "RATE_DAILY_TRADES", "EXPOSURE_SYMBOL_LIMIT",
               "EXPOSURE_STRATEGY_LIMIT", "EXPOSURE_FLEET_LIMIT", "EXPOSURE_STATE_UNAVAILABLE",
               "EXPOSURE_NO_POSITIONS")

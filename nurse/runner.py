@@ -270,9 +270,10 @@ class NurseRunner:
             batch = [queue.popleft() for _ in range(n)]
             try:
                 self._decide(batch)
-            except Exception:
-                logger.exception("batch of %d failed; deciding them blocked", len(batch))
-                self._spawn(self._fail_batch(batch))
+            except Exception as exc:
+                logger.exception("deciding a batch of %d failed; blocking it with GATE_ERROR",
+                                 len(batch))
+                self._decide_failed(batch, exc)
 
     def _decide(self, batch: list[_Item]) -> None:
         gate = self.gate
@@ -324,6 +325,22 @@ class NurseRunner:
         self.ledger.reserve_wire(self.wire, reqs, time.time(), answered,
                                  timeout=self._ledger_timeout_s,
                                  on_late=lambda results: self._undo_late(reqs, results))
+
+    def _decide_failed(self, batch: list[_Item], exc: Exception) -> None:
+        """A bug or a broken state while deciding: every intent of the batch still gets a
+        durable, blocked decision (GATE_ERROR; request-reply: RETRY_SAFE). Nothing was
+        reserved for them (the ledger call is the last step of deciding)."""
+        t0 = time.perf_counter()
+        detail = f"internal error {type(exc).__name__}"
+        try:
+            pendings = [self.gate.shed(item.raw, header_traceparent=item.traceparent,
+                                       received=item.received, started=item.started,
+                                       code="GATE_ERROR", detail=detail,
+                                       spare_reductions=False) for item in batch]
+            self._finished(batch, [p for p in pendings if p is not None], None, t0)
+        except Exception:
+            logger.exception("could not even block the failed batch; replying RETRY_SAFE")
+            self._spawn(self._fail_batch(batch))
 
     def _undo_late(self, reqs: list[ReserveRequest], results: list[tuple[str, str]]) -> None:
         """A ledger answer that came after its batch was decided without it: undo it."""
@@ -472,7 +489,7 @@ class NurseRunner:
 
     def _verdict_reply(self, verdict: Verdict) -> bytes:
         codes = [c for c, _ in verdict.reasons]
-        if "GATE_TIMEOUT" in codes or "GATE_OVERLOAD" in codes:
+        if "GATE_TIMEOUT" in codes or "GATE_OVERLOAD" in codes or "GATE_ERROR" in codes:
             return _error_body("RETRY_SAFE", "budget overrun or overload; retry",
                                trace_id=verdict.trace_id,
                                details={"decision_id": verdict.decision_id})

@@ -6,8 +6,8 @@ never a distinct, tradeable entry:
 - ``CONTRACT_*``: the payload did not parse; there is no trustworthy price or size.
 - ``DUPLICATE_SIGNAL_ID`` / ``DUPLICATE_CONTENT``: the original was decided already (and is
   counted there); counting the copy would double the shadow.
-- ``GATE_TIMEOUT`` / ``GATE_OVERLOAD``: answered ``RETRY_SAFE``; the sender retries and the
-  retry is decided (and counted) on its own.
+- ``GATE_TIMEOUT`` / ``GATE_OVERLOAD`` / ``GATE_ERROR``: answered ``RETRY_SAFE``; the sender
+  retries and the retry is decided (and counted) on its own.
 
 Everything else counts, operational blocks included (``EXPOSURE_STATE_UNAVAILABLE``,
 ``AUDIT_UNAVAILABLE``, ``POLICY_MISSING``): an outage that stops a trade costs or saves money
@@ -22,7 +22,7 @@ from collections.abc import Iterable
 from functools import cache
 
 EXCLUDED_CODES: frozenset[str] = frozenset(
-    {"DUPLICATE_SIGNAL_ID", "DUPLICATE_CONTENT", "GATE_TIMEOUT", "GATE_OVERLOAD"})
+    {"DUPLICATE_SIGNAL_ID", "DUPLICATE_CONTENT", "GATE_TIMEOUT", "GATE_OVERLOAD", "GATE_ERROR"})
 EXCLUDED_PREFIXES: tuple[str, ...] = ("CONTRACT_",)
 ENTRY_ACTIONS: dict[str, str] = {"buy": "LONG", "sell": "SHORT"}
 

@@ -423,3 +423,32 @@ async def test_a_late_ledger_answer_is_undone(transactional_db: None, bus: Bus,
     finally:
         server.stop()
         await sync_to_async(connections.close_all)()
+
+
+async def test_a_failure_while_deciding_still_leaves_a_durable_blocked_decision(
+        nurse: NurseRunner, bus: Bus) -> None:
+    """Fault injection: the gate's own code raises. The intents of that batch are blocked
+    with GATE_ERROR (request-reply: RETRY_SAFE), recorded, and never reach the engine."""
+    sid = unique_strategy()
+    real_prepare = nurse.gate.prepare
+
+    def broken(raw: bytes, **kwargs: Any) -> Any:
+        if sid.encode() in raw:
+            raise RuntimeError("injected fault")
+        return real_prepare(raw, **kwargs)
+
+    nurse.gate.prepare = broken  # type: ignore[method-assign]
+    signals = await bus.watch(f"signals.trading.{sid}")
+    blocked = await bus.watch(f"cio.nurse.blocked.{sid}")
+    reply = await bus.audit(make_intent(strategy_id=sid))
+    assert reply["error"]["code"] == "RETRY_SAFE"
+    await bus.publish(f"cio.intent.trading.{sid}",
+                      make_intent(strategy_id=sid, action="close", quantity=0.004))
+    events = [json.loads(m.data) for m in await _collect(blocked, 2, 5)]
+    assert [[r["code"] for r in e["reasons"]] for e in events] == [["GATE_ERROR"]] * 2
+    assert {e["action"] for e in events} == {"buy", "close"}
+    nurse.gate.prepare = real_prepare  # type: ignore[method-assign]
+    ok = await bus.audit(make_intent(strategy_id=sid, quantity=0.005))
+    assert ok["data"]["outcome"] == "approved"  # the gate goes on deciding
+    await asyncio.sleep(0.3)
+    assert signals.qsize() == 1
