@@ -131,7 +131,7 @@ class RedisWire(asyncio.Protocol):
                 if not fut.done():
                     fut.set_result(reply)
 
-            self._send(args, settle, None, None)
+            self._write(encode_command(args), settle, None, None)
             reply = await asyncio.wait_for(answer, self.connect_timeout_s)
             if isinstance(reply, BaseException):
                 transport.close()
@@ -167,7 +167,7 @@ class RedisWire(asyncio.Protocol):
                 return
             call = calls.popleft()
             if isinstance(reply, hiredis.ReplyError):
-                reply = _ReplyError(str(reply))
+                reply = ReplyError(str(reply))
             if call.done:
                 if call.on_late is not None and not isinstance(reply, BaseException):
                     _safely(call.on_late, reply)
@@ -213,10 +213,6 @@ class RedisWire(asyncio.Protocol):
             return
         self._write(command, callback, timeout, on_late)
 
-    def _send(self, args: list[Any], callback: Callback, timeout: float | None,
-              on_late: Callable[[Reply], None] | None) -> None:
-        self._write(encode_command(args), callback, timeout, on_late)
-
     def _write(self, command: bytes, callback: Callback, timeout: float | None,
                on_late: Callable[[Reply], None] | None) -> None:
         assert self._transport is not None  # noqa: S101  (checked by the caller)
@@ -249,8 +245,5 @@ def _safely(fn: Callable[[Any], None], value: Any) -> None:
         logger.exception("redis reply handler failed")
 
 
-class _ReplyError(Exception):
+class ReplyError(Exception):
     """An error reply from Redis (e.g. ``NOSCRIPT``)."""
-
-
-ReplyError = _ReplyError

@@ -246,12 +246,10 @@ class NurseRunner:
                 return
             # Pub-sub intents are still decided (blocked) so nothing is silently lost.
         self.queue.append(item)
-        if not self._drain_scheduled:
-            # After the current burst of deliveries: whatever arrived meanwhile is one batch.
-            self._drain_scheduled = True
-            self._loop.call_soon(self._drain)
+        self._schedule_drain()
 
     def _schedule_drain(self) -> None:
+        # After the current burst of deliveries: whatever arrived meanwhile is one batch.
         if self.queue and not self._drain_scheduled:
             self._drain_scheduled = True
             self._loop.call_soon(self._drain)
@@ -283,21 +281,17 @@ class NurseRunner:
         pendings: list[Pending] = []
         asks: list[Pending] = []
         for item in batch:
-            shed: Pending | None = None
-            if overloaded:
+            # Overloaded, or already late: blocked before any work or reservation.
+            if overloaded or t0 - item.started > budget:
+                code, detail = (("GATE_OVERLOAD", "intake queue full") if overloaded else
+                                ("GATE_TIMEOUT", f"budget_ms={self.cfg.budget_ms:.0f}"))
                 shed = gate.shed(item.raw, header_traceparent=item.traceparent,
                                  received=item.received, started=item.started,
-                                 code="GATE_OVERLOAD", detail="intake queue full")
-            elif t0 - item.started > budget:
-                # Already late: blocked before any work or reservation (nothing to undo).
-                shed = gate.shed(item.raw, header_traceparent=item.traceparent,
-                                 received=item.received, started=item.started,
-                                 code="GATE_TIMEOUT",
-                                 detail=f"budget_ms={self.cfg.budget_ms:.0f}")
-            if shed is not None:  # (a position reduction is never shed)
-                self.counters["overload" if overloaded else "timeouts"] += 1
-                pendings.append(shed)
-                continue
+                                 code=code, detail=detail)
+                if shed is not None:  # (a position reduction is never shed)
+                    self.counters["overload" if overloaded else "timeouts"] += 1
+                    pendings.append(shed)
+                    continue
             pending = gate.prepare(item.raw, header_traceparent=item.traceparent,
                                    received=item.received, started=item.started)
             if pending.reserve is not None:

@@ -86,19 +86,31 @@ async def test_two_instances_decide_each_intent_exactly_once(
         await second.stop()
 
 
+async def _seed_redis() -> None:
+    """Exchange filters and the current policy into settings.REDIS_URL."""
+    from nurse.services import DEFAULT_EXCHANGE_INFO, exchange_info_store
+
+    await sync_to_async(exchange_info_store)(info=json.loads(DEFAULT_EXCHANGE_INFO.read_text()))
+    await sync_to_async(gov_policy.policy_publish)()
+
+
+async def _gate_on_redis(redis_url: str) -> NurseRunner:
+    """A gate on its own Redis (settings.REDIS_URL points there): exchange filters and the
+    policy published into it, no open positions."""
+    await _seed_redis()
+    runner = await start_nurse(redis_url=redis_url)
+    assert runner.ledger is not None
+    await runner.ledger.replace_positions([])
+    return runner
+
+
 async def test_redis_loss_keeps_deciding_on_last_snapshot_and_recovers(
         transactional_db: None, bus: Bus, settings: Any) -> None:
     server = redis_server().start()
     settings.REDIS_URL = f"redis://127.0.0.1:{server.port}/0"
     try:
-        from nurse.services import DEFAULT_EXCHANGE_INFO, exchange_info_store
-
-        await sync_to_async(exchange_info_store)(
-            info=json.loads(DEFAULT_EXCHANGE_INFO.read_text()))
-        await sync_to_async(gov_policy.policy_publish)()
-        runner = await start_nurse(redis_url=settings.REDIS_URL)
+        runner = await _gate_on_redis(settings.REDIS_URL)
         assert runner.ledger is not None
-        await runner.ledger.replace_positions([])
         sid = unique_strategy()
         assert (await bus.audit(make_intent(strategy_id=sid)))["data"]["outcome"] == "approved"
         version = runner.gate.policy.version  # type: ignore[union-attr]
@@ -115,9 +127,7 @@ async def test_redis_loss_keeps_deciding_on_last_snapshot_and_recovers(
             await asyncio.sleep(0.2)
             beat = runner.heartbeat()
         server.start()  # same port, empty: the reconcile path must refill it
-        await sync_to_async(gov_policy.policy_publish)()
-        await sync_to_async(exchange_info_store)(
-            info=json.loads(DEFAULT_EXCHANGE_INFO.read_text()))
+        await _seed_redis()
         await runner.ledger.replace_positions([])
         deadline = time.monotonic() + 10
         while True:
@@ -396,14 +406,8 @@ async def test_a_late_ledger_answer_is_undone(transactional_db: None, bus: Bus,
     server = redis_server().start()
     settings.REDIS_URL = f"redis://127.0.0.1:{server.port}/0"
     try:
-        from nurse.services import DEFAULT_EXCHANGE_INFO, exchange_info_store
-
-        await sync_to_async(exchange_info_store)(
-            info=json.loads(DEFAULT_EXCHANGE_INFO.read_text()))
-        await sync_to_async(gov_policy.policy_publish)()
-        runner = await start_nurse(redis_url=settings.REDIS_URL)
+        runner = await _gate_on_redis(settings.REDIS_URL)
         assert runner.ledger is not None and server.proc is not None
-        await runner.ledger.replace_positions([])
         sid = unique_strategy()
         intent = make_intent(strategy_id=sid)
         os.kill(server.proc.pid, signal.SIGSTOP)

@@ -50,12 +50,17 @@ async def redis_ledger() -> Any:
     await client.aclose()
 
 
+def _both(client: aioredis.Redis, ns: str) -> tuple[Ledger, InProcessLedger]:
+    """The Redis ledger and its in-process mirror, same settings, same namespace."""
+    return (Ledger(client, ns, dedup_window_s=60, reservation_ttl_s=300, positions_max_age_s=0),
+            InProcessLedger(namespace=ns, dedup_window_s=60, reservation_ttl_s=300,
+                            positions_max_age_s=0))
+
+
 @pytest.mark.parametrize("seed", [1, 2, 3, 4])
 async def test_same_sequence_same_answers(redis_ledger: Any, seed: int) -> None:
     client, ns = redis_ledger
-    live = Ledger(client, ns, dedup_window_s=60, reservation_ttl_s=300, positions_max_age_s=0)
-    mine = InProcessLedger(namespace=ns, dedup_window_s=60, reservation_ttl_s=300,
-                           positions_max_age_s=0)
+    live, mine = _both(client, ns)
     rng = random.Random(seed)
     strategies = [f"s{i}" for i in range(3)]
     limits = (5000.0, 4000.0, float("inf")) if seed % 2 else (3000.0, float("inf"), 6000.0)
@@ -146,9 +151,7 @@ async def test_one_batch_decides_as_its_intents_one_by_one(redis_ledger: Any, se
     """The script keeps counts and exposures in Lua between a batch's intents and writes
     them once: a batch must answer exactly as the same requests sent one at a time."""
     client, ns = redis_ledger
-    live = Ledger(client, ns, dedup_window_s=60, reservation_ttl_s=300, positions_max_age_s=0)
-    mine = InProcessLedger(namespace=ns, dedup_window_s=60, reservation_ttl_s=300,
-                           positions_max_age_s=0)
+    live, mine = _both(client, ns)
     rng = random.Random(seed)
     strategies = [f"s{i}" for i in range(3)]
     # Whole-dollar notionals and limits: no sum lands within a rounding error of a limit.
