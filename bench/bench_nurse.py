@@ -62,6 +62,8 @@ VAR = ROOT / "var" / "bench"
 NS = "bench"
 GATE_INTENTS = "bench.cio.intent.trading"
 FLOOR_INTENTS = "bench.floor.intent.trading"
+DESIGN_INTENTS = "bench.design.intent.trading"
+PREFIXES = {"gate": GATE_INTENTS, "floor": FLOOR_INTENTS, "design": DESIGN_INTENTS}
 STREAM = "CIO_DECISIONS_BENCH"
 BLOCKED = "cio.nurse.blocked"
 DB_NAME = "cio_bench"
@@ -156,8 +158,9 @@ def stop_process(proc: subprocess.Popen[Any] | None, name: str) -> None:
 
 
 def start_processes(args: argparse.Namespace, env: dict[str, str], instance: str,
-                    gate_log: Path) -> tuple[subprocess.Popen[Any], subprocess.Popen[str]]:
-    """Start the gate (``manage.py run_nurse`` or an experiment) and the floor republisher."""
+                    gate_log: Path
+                    ) -> tuple[subprocess.Popen[Any], dict[str, subprocess.Popen[str]]]:
+    """Start the gate (``manage.py run_nurse`` or an experiment) and the two floors."""
     gate_cmd = [PY, "manage.py", "run_nurse", "--instance", instance]
     if args.cprofile:
         gate_cmd = [PY, str(HERE / "nurse_gate_cprofile.py"), "--instance", instance,
@@ -166,16 +169,20 @@ def start_processes(args: argparse.Namespace, env: dict[str, str], instance: str
     with gate_log.open("w") as log_file:  # the child keeps its own descriptor
         gate = subprocess.Popen([*prio, *gate_cmd], cwd=ROOT, env=env, stdout=log_file,
                                 stderr=subprocess.STDOUT)
-    floor = subprocess.Popen([*prio, PY, str(HERE / "nurse_floor.py"), "--nats",
-                              env["NATS_URL"], "--intents", FLOOR_INTENTS, "--signals",
-                              args.signal_prefix], cwd=ROOT, env=env, stdout=subprocess.PIPE,
-                             stderr=subprocess.STDOUT, text=True)
-    return gate, floor
+    floors = {}
+    for kind, extra in (("floor", []), ("design", [
+            "--mode", "design", "--redis", env["REDIS_URL"],
+            "--decisions", env["NURSE_DECISION_SUBJECT_PREFIX"] + ".design"])):
+        floors[kind] = subprocess.Popen(
+            [*prio, PY, str(HERE / "nurse_floor.py"), "--nats", env["NATS_URL"], "--intents",
+             PREFIXES[kind], "--signals", args.signal_prefix, *extra], cwd=ROOT, env=env,
+            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    return gate, floors
 
 
-def start_py_spy(py_spy: str, pid: int, seconds: int, raw: Path, svg: Path
+def start_py_spy(py_spy: str, pid: int, seconds: int, raw: Path, svg: Path, rate: int
                  ) -> list[subprocess.Popen[bytes]]:
-    common = [py_spy, "record", "--pid", str(pid), "--nonblocking", "--rate", "200",
+    common = [py_spy, "record", "--pid", str(pid), "--nonblocking", "--rate", str(rate),
               "--duration", str(seconds)]
     return [subprocess.Popen([*common, "--format", "raw", "--output", str(raw)],
                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL),
@@ -226,7 +233,7 @@ def seed(env: dict[str, str]) -> dict[str, Any]:
 # -- the measuring client ------------------------------------------------------------------
 @dataclass
 class Step:
-    kind: str  # "gate" | "floor"
+    kind: str  # "gate" | "floor" | "design"
     rate: int
     warmup_s: float
     measure_s: float
@@ -442,7 +449,7 @@ class Client:
         step.send = array("d", bytes(8 * step.n))
         step.recv = array("d", bytes(8 * step.n))
         wl = Workload(tag, int(self.run_tag) * 100 + self.steps_done)
-        prefix = (GATE_INTENTS if kind == "gate" else FLOOR_INTENTS) + "."
+        prefix = PREFIXES[kind] + "."
         self.step = step
         stop = asyncio.Event()
         jan = asyncio.create_task(self.janitor(stop)) if kind == "gate" else None
@@ -591,11 +598,12 @@ async def bench(args: argparse.Namespace, env: dict[str, str], facts: dict[str, 
     await client.positions()
     await client.ledger.set_equity(1_000_000.0)
     stats0 = (await client.redis.info("commandstats")).get("cmdstat_evalsha", {})
-    gate = floor = None
+    gate = None
+    floors: dict[str, subprocess.Popen[str]] = {}
     results: dict[str, Any] = {"steps": [], "ramp": []}
     gate_log = VAR / "nurse-gate.log"
     try:
-        gate, floor = start_processes(args, env, client.gate_instance, gate_log)
+        gate, floors = start_processes(args, env, client.gate_instance, gate_log)
         # readiness: the floor says so; the gate answers heartbeats with the seeded policy
         deadline = time.monotonic() + 30
         status = None
@@ -608,25 +616,29 @@ async def bench(args: argparse.Namespace, env: dict[str, str], facts: dict[str, 
             await asyncio.sleep(0.2)
         else:
             raise RuntimeError(f"gate not ready with the seeded policy: {status}")
-        assert floor.stdout is not None
-        line = await asyncio.wait_for(asyncio.to_thread(floor.stdout.readline), 15)
-        if "ready" not in line:
-            raise RuntimeError(f"floor did not start: {line!r}")
+        for kind, floor in floors.items():
+            assert floor.stdout is not None
+            line = await asyncio.wait_for(asyncio.to_thread(floor.stdout.readline), 15)
+            if "ready" not in line:
+                raise RuntimeError(f"{kind} floor did not start: {line!r}")
         log(f"gate {client.gate_instance} ready (policy v{status['policy_version']}, "
-            f"deps {status['dependencies']}); floor ready")
-        procs = {"gate": gate.pid, "floor": floor.pid,
-                 "nats": find_pid("nats-server", 4222), "redis": find_pid("redis-server", 6379)}
-        gate_procs = {k: v for k, v in procs.items() if k != "floor"}
-        floor_procs = {k: v for k, v in procs.items() if k != "gate"}
+            f"deps {status['dependencies']}); floors ready")
+        servers = {"nats": find_pid("nats-server", 4222),
+                   "redis": find_pid("redis-server", 6379)}
+        procs = {"gate": gate.pid, **{k: f.pid for k, f in floors.items()}, **servers}
+        step_procs = {kind: {kind: pid, **servers} for kind, pid in procs.items()
+                      if kind in PREFIXES}
+        gate_procs = step_procs["gate"]
         await asyncio.sleep(0.5)
         hb_n = 300 if args.quick else 2000
         results["heartbeat_idle"] = await client.heartbeat_series(hb_n, deadline_s=20)
         log(f"heartbeat idle: {fmt_hb(results['heartbeat_idle'])}")
         # warm both paths (imports, JIT-free but caches, connections)
         await client.run_step("floor", 1000, 1.0, 0.5, drain_s=1)
+        await client.run_step("design", 1000, 1.0, 0.5, drain_s=1)
         await client.run_step("gate", 1000, 1.0, 0.5, drain_s=1)
         for rate in args.rates:
-            for kind in ("floor", "gate"):
+            for kind in ("floor", "design", "gate"):
                 await client.settle()
                 await js.purge_stream(STREAM)
                 await asyncio.sleep(args.pause_s)
@@ -634,7 +646,7 @@ async def bench(args: argparse.Namespace, env: dict[str, str], facts: dict[str, 
                 res = await client.run_step(
                     kind, rate, args.warmup_s, args.measure_s,
                     hb_during=(args.hb_under_load if kind == "gate" else 0),
-                    procs=gate_procs if kind == "gate" else floor_procs)
+                    procs=step_procs[kind])
                 if kind == "gate":
                     res["sustained"], res["sustained_why"] = sustained(res)
                     res["gate_status"] = await client.gate_status()
@@ -681,7 +693,8 @@ async def bench(args: argparse.Namespace, env: dict[str, str], facts: dict[str, 
             results["profile"] = await profile_gate(client, gate.pid, args, gate_procs)
     finally:
         stop_process(gate, "gate")
-        stop_process(floor, "floor")
+        for kind, floor in floors.items():
+            stop_process(floor, kind)
         with contextlib.suppress(Exception):
             await js.delete_stream(STREAM)
         with contextlib.suppress(Exception):
@@ -707,7 +720,7 @@ async def profile_gate(client: Client, pid: int, args: argparse.Namespace,
     out = VAR / "nurse-gate-profile.txt"
     svg = VAR / "nurse-gate-profile.svg"
     dur = int(args.ramp_warmup_s + args.ramp_measure_s)
-    spies = start_py_spy(args.py_spy, pid, dur, out, svg)
+    spies = start_py_spy(args.py_spy, pid, dur, out, svg, args.py_spy_rate)
     try:
         res = await client.run_step("gate", args.profile_rate, args.ramp_warmup_s,
                                     args.ramp_measure_s, drain_s=5, abort_backlog_s=2.0,
@@ -771,8 +784,12 @@ def render(facts: dict[str, Any], res: dict[str, Any], args: argparse.Namespace)
         "",
         "### Method",
         "",
-        "- Three processes besides the servers: the gate (`manage.py run_nurse`, uvloop), the "
-        "**floor** (`bench/nurse_floor.py`: a bare nats-py/uvloop republisher, no checks), and "
+        "- Four processes besides the servers: the gate (`manage.py run_nurse`, uvloop), the "
+        "**floor** (`bench/nurse_floor.py`: a bare nats-py/uvloop republisher, no checks), the "
+        "**design floor** (`bench/nurse_floor.py --mode design`: no checks, but the round "
+        "trips the gate's safety design requires: per batch one Redis script call with an "
+        "atomic `SET NX` per intent, each body published to JetStream and its ack awaited, "
+        "then the signal; the gate's own `RedisWire` and `BatchPublisher`), and "
         "the load generator + latency subscriber (uvloop). The generator is open-loop: it "
         "publishes at a fixed rate in 1 ms pacing ticks and never waits for replies. Latency "
         "is receipt of the signal on `signals.trading.<strategy>` minus the publish time of "
@@ -780,8 +797,9 @@ def render(facts: dict[str, Any], res: dict[str, Any], args: argparse.Namespace)
         "- Each intent is unique (own `signal_id`, distinct content), rotating 50 strategies x "
         "20 symbols, ~480 bytes, 5% `close`, 25% limit orders, all with stop-loss and "
         "take-profit; published on `bench.cio.intent.trading.<strategy>` (gate) or "
-        "`bench.floor.intent.trading.<strategy>` (floor), same rates, floor and gate "
-        "interleaved per rate in the same run.",
+        "`bench.floor.intent.trading.<strategy>` / `bench.design.intent.trading.<strategy>` "
+        "(floors), same rates, floor, design floor and gate interleaved per rate in the same "
+        "run.",
         f"- Steps: {args.warmup_s:g} s warm-up (excluded) + {args.measure_s:g} s measured; the "
         "gate publishes each decision to JetStream (file storage), waits for the acks, then "
         "the signal (the production path). No audit sink runs during the benchmark.",
@@ -795,20 +813,24 @@ def render(facts: dict[str, Any], res: dict[str, Any], args: argparse.Namespace)
         "### Results",
         "",
         "| rate (/s) | gate p50 | gate p99 | gate p99.9 | floor p50 | floor p99 | floor p99.9 "
-        "| p50 ratio | approved % | drops | gate CPU | gate µs/intent | background CPU |",
-        "|---|---|---|---|---|---|---|---|---|---|---|---|---|",
+        "| p50 ratio | design floor p50 | design floor p99 | approved % | drops | gate CPU "
+        "| gate µs/intent | design floor µs/intent |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for rate in args.rates:
         g, f = by.get(("gate", rate)), by.get(("floor", rate))
+        d = by.get(("design", rate))
         if not g or not f:
             continue
+        d_cells = (f"{_msu(d['p50_ms'])} | {_msu(d['p99_ms'])}" if d else "n/a | n/a")
+        d_cpu = (f"{d['cpu_pct'].get('design', 0) * 1e4 / rate:.0f}" if d else "n/a")
         lines.append(
             f"| {rate:,} | {_msu(g['p50_ms'])} | {_msu(g['p99_ms'])} | "
             f"{_msu(g['p999_ms'])} | {_msu(f['p50_ms'])} | {_msu(f['p99_ms'])} | "
-            f"{_msu(f['p999_ms'])} | {_ratio(g['p50_ms'], f['p50_ms'])} | "
+            f"{_msu(f['p999_ms'])} | {_ratio(g['p50_ms'], f['p50_ms'])} | {d_cells} | "
             f"{g['approved_pct']:.2f} | "
             f"{g['undelivered']} | {g['cpu_pct'].get('gate', 0):.0f}% | "
-            f"{g['gate_cpu_us_per_intent']:.0f} | {g['cpu_pct'].get('background', 0):.0f}% |")
+            f"{g['gate_cpu_us_per_intent']:.0f} | {d_cpu} |")
     lines += ["", "Achieved send rates: " + ", ".join(
         f"{s['kind']} {s['rate']:,}/s -> {s['achieved_rate']:,}/s (generator lag p99 "
         f"{s['gen_lag_p99_ms']:.2f} ms)" for s in steps) + "."]
@@ -893,6 +915,14 @@ def render(facts: dict[str, Any], res: dict[str, Any], args: argparse.Namespace)
     lines += ["", "### Targets", "", "| target | measured | met |", "|---|---|---|"]
     for name, measured, ok in evaluate(res, args):
         lines.append(f"| {name} | {measured} | {'yes' if ok else '**no**'} |")
+    design = evaluate_design(res)
+    if design:
+        lines += ["", "The same latency targets applied to the **design floor** (no checks; "
+                  "only the Redis round trip and the JetStream ack the design requires). A "
+                  "target it misses is out of reach for any gate built on that design on this "
+                  "machine, however fast its checks:", "",
+                  "| target | design floor | met |", "|---|---|---|"]
+        lines += [f"| {n} | {m} | {'yes' if ok else '**no**'} |" for n, m, ok in design]
     if res.get("notes"):
         lines += ["", "### Notes", ""] + [f"- {n}" for n in res["notes"]]
     return "\n".join(x for x in lines if x is not None) + "\n"
@@ -946,8 +976,18 @@ def findings(res: dict[str, Any]) -> list[str]:
     out.append(
         "- Latency floor of the design: besides its CPU work, every approved intent waits "
         "for two extra round trips the republisher does not make (Redis ledger, then the "
-        "JetStream ack of its decision) before the signal is published, so its p50 stays "
-        "several times the floor's even at low rates.")
+        "JetStream ack of its decision) before the signal is published. The design floor "
+        "measures exactly that with no checks at all:")
+    for d in [x for x in res["steps"] if x["kind"] == "design"]:
+        rate = d["rate"]
+        f = next((x for x in res["steps"] if x["kind"] == "floor" and x["rate"] == rate), None)
+        ratio = _ratio(d["p50_ms"], f["p50_ms"]) if f else "n/a"
+        cpu = {k: v for k, v in d["cpu_pct"].items() if k != "background"}
+        out.append(
+            f"  at {rate:,}/s it has p50 {_msu(d['p50_ms'])} ({ratio} the bare floor) and p99 "
+            f"{_msu(d['p99_ms'])}, and uses {d['cpu_pct'].get('design', 0):.0f}% of a core "
+            f"itself; with the servers and the generator the machine is "
+            f"{sum(cpu.values()):.0f}% busy of {os.cpu_count() or 2}00% before any check runs.")
     return out
 
 
@@ -973,6 +1013,25 @@ def evaluate(res: dict[str, Any], args: argparse.Namespace) -> list[tuple[str, s
             ratio = g["p50_ms"] / f["p50_ms"]
             out.append((f"p50 within {TARGETS['p50_ratio']:g}x of the floor at {rate:,}/s",
                         _ratio(g["p50_ms"], f["p50_ms"]), ratio <= TARGETS["p50_ratio"]))
+    return out
+
+
+def evaluate_design(res: dict[str, Any]) -> list[tuple[str, str, bool]]:
+    """The same targets applied to the design floor (no checks, the mandated round trips):
+    a target the design floor misses cannot be met by any gate with this design here."""
+    by = {(s["kind"], s["rate"]): s for s in res["steps"]}
+    out = []
+    for rate, key in ((1000, "p99_1k_ms"), (5000, "p99_5k_ms")):
+        d = by.get(("design", rate))
+        if d:
+            out.append((f"p99 <= {TARGETS[key]} ms at {rate:,}/s", _msu(d["p99_ms"]),
+                        d["p99_ms"] <= TARGETS[key]))
+    for (kind, rate), d in sorted(by.items()):
+        f = by.get(("floor", rate))
+        if kind == "design" and f and f["p50_ms"]:
+            out.append((f"p50 within {TARGETS['p50_ratio']:g}x of the floor at {rate:,}/s",
+                        _ratio(d["p50_ms"], f["p50_ms"]),
+                        d["p50_ms"] / f["p50_ms"] <= TARGETS["p50_ratio"]))
     return out
 
 
@@ -1005,6 +1064,7 @@ def parse_args() -> argparse.Namespace:
     p.add_argument("--signal-prefix", default="signals.trading")
     p.add_argument("--py-spy", default="", help="path to py-spy: profile an extra step")
     p.add_argument("--profile-rate", type=int, default=10_000)
+    p.add_argument("--py-spy-rate", type=int, default=200, help="py-spy samples per second")
     p.add_argument("--cprofile", action="store_true",
                    help="run the gate under cProfile (CPU clock): var/bench/nurse-gate.pstats")
     p.add_argument("--quiet-pct", type=float, default=25.0,
@@ -1058,6 +1118,8 @@ def main() -> int:
     results["facts"] = facts
     results["targets"] = [{"target": n, "measured": m, "met": ok}
                           for n, m, ok in evaluate(results, args)]
+    results["design_floor_targets"] = [{"target": n, "measured": m, "met": ok}
+                                       for n, m, ok in evaluate_design(results)]
     if not args.no_micro:
         log("per-stage CPU micro-benchmark (bench/nurse_micro.py)")
         micro = subprocess.run([PY, str(HERE / "nurse_micro.py")], cwd=ROOT, env=env,
@@ -1071,6 +1133,9 @@ def main() -> int:
     log(f"results in {out} ({results['elapsed_s']} s)")
     for t in results["targets"]:
         log(f"target {t['target']}: {t['measured']} -> {'met' if t['met'] else 'MISSED'}")
+    for t in results["design_floor_targets"]:
+        log(f"design floor, target {t['target']}: {t['measured']} -> "
+            f"{'met' if t['met'] else 'MISSED'}")
     if not args.no_docs:
         benchdoc.update_section("nurse", render(facts, results, args))
         log(f"wrote the Nurse section of {benchdoc.DOC}")
