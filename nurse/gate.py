@@ -25,12 +25,11 @@ from pydantic_core import from_json, to_json
 
 from nurse.contracts import (
     SIDE_ALIASES,
-    Intent,
     IntentRejected,
     is_valid_traceparent,
-    parse_intent,
     trace_context_of,
 )
+from nurse.contracts.fast import IntentView, parse_intent_fast
 from nurse.ledger import ReserveRequest
 from nurse.policy import CompiledPolicy, ExchangeFilter
 from nurse.rules import RULES, GateContext, Reason
@@ -79,7 +78,7 @@ class Pending:
     received: float
     started: float
     raw_payload: dict[str, Any] | None
-    intent: Intent | None
+    intent: IntentView | None
     reasons: list[Reason]
     traceparent: str
     trace_id: str
@@ -180,7 +179,7 @@ class Gate:
         policy = self.policy
         version = policy.version if policy else 0
         try:
-            intent = parse_intent(raw, now=received, max_bytes=self.max_bytes)
+            intent = parse_intent_fast(raw, now=received, max_bytes=self.max_bytes)
         except IntentRejected as exc:
             tp, trace_id = new_traceparent(header_traceparent)
             pending = Pending(decision_id, received, started, None, None,
@@ -390,11 +389,11 @@ def _iso(epoch: float) -> str:
     return f"{head}.{fraction:06d}Z" if fraction else f"{head}Z"
 
 
-def _content_key(intent: Intent) -> str:
+def _content_key(intent: IntentView) -> str:
     material = (f"{intent.strategy_id}|{intent.symbol}|{intent.action}|{intent.quantity!r}|"
                 f"{intent.position_size_pct!r}|{intent.quote_quantity!r}|{intent.price!r}|"
                 f"{intent.current_price!r}|{intent.stop_loss!r}|{intent.take_profit!r}|"
-                f"{intent.order_type}|{int(intent.timestamp.timestamp())}")
+                f"{intent.order_type}|{int(intent.epoch)}")
     return hashlib.blake2b(material.encode(), digest_size=12).hexdigest()
 
 

@@ -14,7 +14,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from nurse.contracts import Intent
+from nurse.contracts.fast import IntentView
 from nurse.policy import CompiledPolicy, ExchangeFilter
 
 Reason = tuple[str, str]
@@ -24,7 +24,7 @@ Reason = tuple[str, str]
 class GateContext:
     """What one decision reads: the intent, its resolved parameters and shared state views."""
 
-    intent: Intent
+    intent: IntentView
     policy: CompiledPolicy
     params: Mapping[str, Any]
     side: str  # LONG / SHORT for entries, "" for close and hold
@@ -82,7 +82,7 @@ def check_trading_state(ctx: GateContext) -> None:
         ctx.block("STATE_REDUCING", f"scope={source} state=REDUCING only_reducing=true")
 
 
-def _leverage_of(intent: Intent) -> float | None:
+def _leverage_of(intent: IntentView) -> float | None:
     for carrier in (intent.metadata, intent.meta):
         value = carrier.get("leverage") if isinstance(carrier, dict) else None
         if isinstance(value, int | float) and not isinstance(value, bool):
@@ -138,7 +138,7 @@ def check_config(ctx: GateContext) -> None:
                   f"confidence={intent.confidence} threshold={threshold}")
     max_age = p.get("max_signal_age_seconds")
     if max_age is not None:
-        age = ctx.now - intent.timestamp.timestamp()
+        age = ctx.now - intent.epoch
         if age > max_age:
             ctx.block("CONFIG_SIGNAL_STALE", f"age_s={age:.3f} max_age_s={max_age}")
     max_usd = p.get("max_position_size_usd")

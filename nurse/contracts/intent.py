@@ -271,6 +271,11 @@ class Intent(BaseModel):
         return float(self.quantity * self.current_price)
 
     @property
+    def epoch(self) -> float:
+        """``timestamp`` in seconds since the epoch."""
+        return self.timestamp.timestamp()
+
+    @property
     def is_pct_sized(self) -> bool:
         """True when the engine will size the order from ``position_size_pct``."""
         return self.position_size_pct is not None and self.position_size_pct > 0
@@ -349,7 +354,7 @@ def _ignore_scalar(_: str) -> None:
     return None
 
 
-def _refuse_duplicate_keys(raw: bytes) -> None:
+def refuse_duplicate_keys(raw: bytes) -> None:
     """Refuse a payload whose top-level object repeats a trade-deciding key.
 
     1. Fast screen in C: a guarded key seen twice anywhere, or any ``\\u`` escape (which
@@ -425,12 +430,18 @@ def parse_intent(
             "payload must be a JSON object",
             {"type": type(data).__name__},
         )
-    _refuse_duplicate_keys(raw)
+    refuse_duplicate_keys(raw)
     try:
         intent = Intent.model_validate(data, context={"now": now})
     except ValidationError as exc:
         raise rejection_from_validation_error(exc, required=INTENT_REQUIRED_FIELDS) from None
-    age = now - intent.timestamp.timestamp()
+    check_age(intent.epoch, now=now, max_age_s=max_age_s, future_skew_s=future_skew_s)
+    return intent
+
+
+def check_age(epoch: float, *, now: float, max_age_s: float, future_skew_s: float) -> None:
+    """Refuse a timestamp outside [now - max_age_s, now + future_skew_s]."""
+    age = now - epoch
     if age > max_age_s:
         raise IntentRejected(
             ContractCode.STALE.value,
@@ -443,4 +454,3 @@ def parse_intent(
             f"intent is {-age:.3f} s in the future (max {future_skew_s} s)",
             {"field": "timestamp", "ahead_s": -age, "future_skew_s": future_skew_s},
         )
-    return intent
