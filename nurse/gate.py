@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
+import msgspec
 from pydantic_core import from_json, to_json
 
 from nurse.contracts import (
@@ -38,6 +39,7 @@ if TYPE_CHECKING:
     from cio_site.telemetry import IntentTracer
 
 _TOKEN_RE = re.compile(r"[^A-Za-z0-9_-]")
+_encode = msgspec.json.Encoder().encode  # the decision's own fields: str, int, float, None
 _SIDES = {"buy": "LONG", "sell": "SHORT"}
 _REDUCING = ("close", "hold")
 _INF = float("inf")
@@ -342,7 +344,7 @@ class Gate:
         }
         # The intent as received goes last, serialised straight from the model.
         payload = intent.audit_json() if intent else to_json(pending.raw_payload or {})
-        decision_body = to_json(decision)[:-1] + b',"intent":' + payload + b"}"
+        decision_body = _encode(decision)[:-1] + b',"intent":' + payload + b"}"
         return Verdict(
             decision_id=pending.decision_id, outcome=outcome, reasons=list(reasons),
             strategy_id=pending.strategy_id, symbol=pending.symbol, token=token,
@@ -370,22 +372,25 @@ def _limit(value: Any) -> float:
     return float(value) if value is not None else _INF
 
 
-_iso_second: list[Any] = [None, ""]  # (whole epoch second, its "YYYY-MM-DDTHH:MM:SS" text)
+_iso_seconds: dict[int, str] = {}  # whole epoch second -> its "YYYY-MM-DDTHH:MM:SS" text
 
 
 def _iso(epoch: float) -> str:
     """ISO-8601 UTC with a ``Z``, as pydantic writes datetimes (no fraction when it is 0).
 
-    The date-and-time part is formatted once per second: this runs twice per intent."""
+    The date-and-time part is formatted once per second (a few seconds are kept: the
+    received and decided times of a batch can straddle a second)."""
     # As datetime.fromtimestamp rounds: the fraction alone, half to even, with carry.
     frac, whole = math.modf(epoch)
     second, fraction = int(whole), round(frac * 1e6)
     if fraction >= 1_000_000:
         second, fraction = second + 1, fraction - 1_000_000
-    if _iso_second[0] != second:
-        _iso_second[1] = datetime.fromtimestamp(second, UTC).strftime("%Y-%m-%dT%H:%M:%S")
-        _iso_second[0] = second
-    head: str = _iso_second[1]
+    head = _iso_seconds.get(second)
+    if head is None:
+        if len(_iso_seconds) >= 8:
+            _iso_seconds.clear()
+        head = _iso_seconds[second] = datetime.fromtimestamp(second, UTC).strftime(
+            "%Y-%m-%dT%H:%M:%S")
     return f"{head}.{fraction:06d}Z" if fraction else f"{head}Z"
 
 
