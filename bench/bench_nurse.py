@@ -521,6 +521,8 @@ class Client:
         lags: list[float] = []
         first: list[float] = []
         last: list[float] = []
+        # worst latency per 100 ms of schedule: tells a periodic stall from a backlog
+        per_tick: dict[int, float] = {}
         end_seq = step.sent
         lo = step.n_warm
         one_s = rate  # intents per second of schedule
@@ -530,6 +532,9 @@ class Client:
             if r:
                 v = (r - step.send[s]) * 1000.0
                 lat.append(v)
+                tick = (s - lo) * 10 // rate
+                if v > per_tick.get(tick, 0.0):
+                    per_tick[tick] = v
                 if s < lo + one_s:
                     first.append(v)
                 elif s >= end_seq - one_s:
@@ -558,6 +563,8 @@ class Client:
             "gen_lag_p99_ms": pct(lags, 99) * 1000.0, "gen_lag_max_ms": (lags[-1] * 1000.0
                                                                           if lags else 0.0),
             "aborted": aborted, "cpu_pct": cpu, "gate_cpu_us_per_intent": round(gate_cpu_us, 1),
+            "max_ms_per_100ms": [round(per_tick.get(t, 0.0), 2)
+                                 for t in range(max(per_tick, default=-1) + 1)],
         }
         if hb is not None:
             res["heartbeat"] = hb
