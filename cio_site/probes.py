@@ -18,6 +18,8 @@ import sys
 import time
 from pathlib import Path
 
+from cio_site.nats_url import nats_servers
+
 
 def file_fresh(path: str, max_age_s: float) -> bool:
     try:
@@ -36,7 +38,7 @@ def _nats_url() -> str:
 async def _consumer_ok(stream: str, durable: str, max_pending: int) -> bool:
     import nats
 
-    nc = await nats.connect(_nats_url(), connect_timeout=3, max_reconnect_attempts=0,
+    nc = await nats.connect(nats_servers(_nats_url()), connect_timeout=3, max_reconnect_attempts=0,
                             allow_reconnect=False)
     try:
         info = await nc.jetstream().consumer_info(stream, durable, timeout=3)

@@ -161,6 +161,8 @@ NURSE_MAX_PAYLOAD_BYTES = env_int("NURSE_MAX_PAYLOAD_BYTES", 65536, minimum=1024
 NURSE_POSITIONS_MAX_AGE_S = env_float("NURSE_POSITIONS_MAX_AGE_S", 120.0, minimum=0.0)
 NURSE_DECISION_STREAM = env_str("NURSE_DECISION_STREAM", "CIO_DECISIONS")
 NURSE_DECISION_SUBJECT_PREFIX = env_str("NURSE_DECISION_SUBJECT_PREFIX", "cio.decision")
+# Servers that must store a decision before the gate publishes its signal (3 on a cluster).
+NURSE_DECISION_REPLICAS = env_int("NURSE_DECISION_REPLICAS", 1, minimum=1)
 
 # Republish the policy snapshot when Redis lags the database (after an outage).
 CELERY_BEAT_SCHEDULE = {

@@ -24,6 +24,8 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
+from cio_site.nats_url import nats_servers
+
 logger = logging.getLogger(__name__)
 
 POLICY_UPDATED_SUBJECT = "cio.policy.updated"
@@ -89,7 +91,7 @@ async def _nats_publish(subject: str, body: bytes) -> None:
 
     # nats-py retries a refused first connect forever; bound the whole exchange instead.
     nc = await asyncio.wait_for(
-        nats.connect(settings.NATS_URL, connect_timeout=2, max_reconnect_attempts=1,
+        nats.connect(nats_servers(settings.NATS_URL), connect_timeout=2, max_reconnect_attempts=1,
                      allow_reconnect=False), timeout=5)
     try:
         await nc.publish(subject, body)

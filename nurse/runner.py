@@ -31,6 +31,7 @@ from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
 
 from cio_site.metrics import nurse_observer
+from cio_site.nats_url import nats_servers
 from nurse.gate import Gate, Pending, Verdict, default_instance_id, subject_token
 from nurse.ledger import Ledger, ReserveRequest
 from nurse.nats_out import BatchPublisher, header_block
@@ -59,6 +60,7 @@ class NurseConfig:
     signal_prefix: str = "signals.trading"
     decision_stream: str = "CIO_DECISIONS"
     decision_prefix: str = "cio.decision"
+    decision_replicas: int = 1
     heartbeat_interval_s: float = 10.0
     policy_refresh_s: float = 5.0
     budget_ms: float = 50.0
@@ -152,7 +154,7 @@ class NurseRunner:
         with contextlib.suppress(OSError, TimeoutError, ConnectionError):
             await self.wire.connect()  # else: reconnects on first use; exposure fails closed
         self.nc = await nats.connect(
-            cfg.nats_url, name=f"cio-nurse-{cfg.instance}", max_reconnect_attempts=-1,
+            nats_servers(cfg.nats_url), name=f"cio-nurse-{cfg.instance}", max_reconnect_attempts=-1,
             reconnect_time_wait=0.5, pending_size=64 * 1024 * 1024,
             disconnected_cb=self._on_disconnect, reconnected_cb=self._on_reconnect)
         self.deps["nats"] = "ok"
@@ -225,7 +227,8 @@ class NurseRunner:
 
     async def _ensure_stream(self) -> None:
         await ensure_decision_stream(self.js, name=self.cfg.decision_stream,
-                                     subject_prefix=self.cfg.decision_prefix)
+                                     subject_prefix=self.cfg.decision_prefix,
+                                     replicas=self.cfg.decision_replicas)
 
     async def _on_disconnect(self) -> None:
         self.deps["nats"] = "down"

@@ -32,6 +32,7 @@ def nurse_config_from_settings() -> NurseConfig:
         signal_prefix=settings.NURSE_SIGNAL_PREFIX,
         decision_stream=settings.NURSE_DECISION_STREAM,
         decision_prefix=settings.NURSE_DECISION_SUBJECT_PREFIX,
+        decision_replicas=settings.NURSE_DECISION_REPLICAS,
         heartbeat_interval_s=settings.NURSE_HEARTBEAT_INTERVAL_S,
         policy_refresh_s=settings.NURSE_POLICY_REFRESH_S,
         budget_ms=settings.NURSE_BUDGET_MS,

@@ -18,6 +18,7 @@ from asgiref.sync import sync_to_async
 from django.db import close_old_connections, transaction
 from nats.js.api import AckPolicy, ConsumerConfig
 
+from cio_site.nats_url import nats_servers
 from nurse.services import decision_problem, decision_records_store
 from nurse.streams import ensure_decision_stream
 
@@ -41,10 +42,11 @@ class AuditSink:
     """Consumes the decision stream into the database."""
 
     def __init__(self, *, nats_url: str, stream: str, subject_prefix: str,
-                 durable: str = "cio-audit-sink", batch: int = 500) -> None:
+                 durable: str = "cio-audit-sink", batch: int = 500, replicas: int = 1) -> None:
         self.nats_url = nats_url
         self.stream = stream
         self.subject_prefix = subject_prefix
+        self.replicas = replicas
         self.durable = durable
         self.batch = batch
         self.stored = 0
@@ -55,10 +57,11 @@ class AuditSink:
         self._stop.set()
 
     async def run(self) -> None:
-        nc = await nats.connect(self.nats_url, max_reconnect_attempts=-1,
+        nc = await nats.connect(nats_servers(self.nats_url), max_reconnect_attempts=-1,
                                 reconnect_time_wait=0.5, name="cio-audit-sink")
         js = nc.jetstream()
-        await ensure_decision_stream(js, name=self.stream, subject_prefix=self.subject_prefix)
+        await ensure_decision_stream(js, name=self.stream, subject_prefix=self.subject_prefix,
+                                     replicas=self.replicas)
         sub = await js.pull_subscribe(
             f"{self.subject_prefix}.>", durable=self.durable, stream=self.stream,
             config=ConsumerConfig(ack_policy=AckPolicy.EXPLICIT, max_ack_pending=20_000,

@@ -32,6 +32,7 @@ from django.conf import settings
 from django.db import connection, connections
 from nats.aio.msg import Msg
 
+from cio_site.nats_url import nats_servers
 from strategist.ladder import Thresholds, ladder_apply, ladder_decide, thresholds_from_snapshot
 from strategist.portfolio import Observation, PortfolioTracker, decimal, event_time
 from strategist.regime import RegimeBook, RegimeConfig, RegimeMetrics, parse_kline, parse_rest_kline
@@ -97,7 +98,7 @@ class StrategistFeeds:
     # -- lifecycle -------------------------------------------------------------------------
     async def start(self) -> None:
         await self._seed()
-        self.nc = await nats.connect(self.nats_url, name="cio-strategist-feeds",
+        self.nc = await nats.connect(nats_servers(self.nats_url), name="cio-strategist-feeds",
                                      max_reconnect_attempts=-1, reconnect_time_wait=0.5)
         await self.nc.subscribe(self.kline_subject, cb=self._on_kline)
         await self.nc.subscribe(self.execution_subject, cb=self._on_execution)

@@ -11,6 +11,7 @@ from django.conf import settings
 
 from alerts.channels.base import AlertMessage, Channel, ChannelError, ChannelResult
 from alerts.redact import redact
+from cio_site.nats_url import nats_servers
 
 T = TypeVar("T")
 
@@ -56,8 +57,8 @@ async def nats_connect(url: str) -> Any:
     import nats
 
     return await asyncio.wait_for(
-        nats.connect(url, connect_timeout=2, max_reconnect_attempts=1, reconnect_time_wait=0.1,
-                     allow_reconnect=False, error_cb=_quiet),
+        nats.connect(nats_servers(url), connect_timeout=2, max_reconnect_attempts=1,
+                     reconnect_time_wait=0.1, allow_reconnect=False, error_cb=_quiet),
         timeout=6,
     )
 

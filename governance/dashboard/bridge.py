@@ -32,6 +32,7 @@ import nats
 import redis.asyncio as aioredis
 from nats.aio.msg import Msg
 
+from cio_site.nats_url import nats_servers
 from governance.dashboard.aggregate import Aggregator
 from governance.dashboard.events import (
     KIND_HEARTBEATS,
@@ -90,7 +91,7 @@ class DashboardBridge:
         cfg = self.cfg
         self.redis = aioredis.Redis.from_url(cfg.redis_url, socket_timeout=2,
                                              socket_connect_timeout=2)
-        self.nc = await nats.connect(cfg.nats_url, name="cio-dashboard-bridge",
+        self.nc = await nats.connect(nats_servers(cfg.nats_url), name="cio-dashboard-bridge",
                                      max_reconnect_attempts=-1, reconnect_time_wait=0.5,
                                      error_cb=self._on_error)
         await self.nc.subscribe(f"{cfg.decision_prefix}.>", cb=self._on_decision,

@@ -26,6 +26,7 @@ import redis
 from django.conf import settings
 from django.db import close_old_connections
 
+from cio_site.nats_url import nats_servers
 from nurse.shadow.prices import kline_key, last_key, samples_key
 
 logger = logging.getLogger(__name__)
@@ -179,7 +180,7 @@ class ShadowFeed:
     async def run(self, *, ready: asyncio.Event | None = None) -> None:
         import nats
 
-        nc = await nats.connect(self.nats_url, name="cio-shadow-feed",
+        nc = await nats.connect(nats_servers(self.nats_url), name="cio-shadow-feed",
                                 max_reconnect_attempts=-1, reconnect_time_wait=0.5)
         try:
             await nc.subscribe(self.price_subject, queue=f"{self.queue}-prices",

@@ -63,3 +63,17 @@ def nats_server(store: Path, port: int | None = None) -> Server:
     binary = ROOT / ".venv" / "bin" / "nats-server"
     exe = str(binary) if binary.exists() else (shutil.which("nats-server") or "nats-server")
     return Server([exe, "-a", "127.0.0.1", "-p", str(port), "-js", "-sd", str(store)], port)
+
+
+def nats_cluster(store: Path, size: int = 3) -> list[Server]:
+    """``size`` JetStream servers on loopback routed into one cluster (not started)."""
+    binary = ROOT / ".venv" / "bin" / "nats-server"
+    exe = str(binary) if binary.exists() else (shutil.which("nats-server") or "nats-server")
+    ports = [free_port() for _ in range(size)]
+    routes = [free_port() for _ in range(size)]
+    seeds = ",".join(f"nats://127.0.0.1:{r}" for r in routes)
+    return [Server([exe, "-a", "127.0.0.1", "-p", str(port), "-js",
+                    "-sd", str(store / f"n{i}"), "--name", f"cio-test-n{i}",
+                    "--cluster_name", "cio-test", "--cluster", f"nats://127.0.0.1:{route}",
+                    "--routes", seeds], port)
+            for i, (port, route) in enumerate(zip(ports, routes, strict=True))]

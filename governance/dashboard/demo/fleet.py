@@ -23,6 +23,7 @@ from typing import Any
 
 import nats
 
+from cio_site.nats_url import nats_servers
 from governance.dashboard.demo.engine import ENGINE_QUEUE, StandInEngine
 from governance.dashboard.demo.market import (
     Candle,
@@ -172,7 +173,7 @@ class DemoFleet:
 
     async def run(self) -> FleetStats:
         cfg = self.cfg
-        self.nc = await nats.connect(cfg.nats_url, name="cio-demo-fleet",
+        self.nc = await nats.connect(nats_servers(cfg.nats_url), name="cio-demo-fleet",
                                      max_reconnect_attempts=-1, reconnect_time_wait=0.5)
         try:
             if cfg.engine:

@@ -17,7 +17,8 @@ class Command(BaseCommand):
 
     def handle(self, *args: Any, **options: Any) -> None:
         sink = AuditSink(nats_url=settings.NATS_URL, stream=settings.NURSE_DECISION_STREAM,
-                         subject_prefix=settings.NURSE_DECISION_SUBJECT_PREFIX)
+                         subject_prefix=settings.NURSE_DECISION_SUBJECT_PREFIX,
+                         replicas=settings.NURSE_DECISION_REPLICAS)
         asyncio.run(self._run(sink))
 
     async def _run(self, sink: AuditSink) -> None:

@@ -19,6 +19,7 @@ from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.db import connections
 
+from cio_site.nats_url import nats_servers
 from strategist.regime import RegimeConfig
 from strategist.replay import DATA_DIR, ReplayBook, load_series, replay_steps, step_messages
 
@@ -108,7 +109,7 @@ class Command(BaseCommand):
                     ) -> dict[str, Any]:
         import nats
 
-        nc = await nats.connect(settings.NATS_URL)
+        nc = await nats.connect(nats_servers(settings.NATS_URL))
         sent = 0
         try:
             for step in replay_steps(live):
