@@ -22,10 +22,13 @@ django_application: Any = get_asgi_application()
 
 from channels.routing import ProtocolTypeRouter  # noqa: E402
 
+from cio_site.telemetry import TracedAsgi  # noqa: E402
 from governance.dashboard.routing import websocket_application  # noqa: E402
 from governance.mcp.asgi import McpHttpApp  # noqa: E402  (needs the app registry loaded)
 
 mcp_application = McpHttpApp()
+# Django's own instrumentation traces the other HTTP routes; /mcp gets the ASGI one.
+traced_mcp_application = TracedAsgi(mcp_application)
 
 Scope = MutableMapping[str, Any]
 Receive = Callable[[], Awaitable[MutableMapping[str, Any]]]
@@ -55,7 +58,7 @@ async def lifespan_application(scope: Scope, receive: Receive, send: Send) -> No
 async def http_application(scope: Scope, receive: Receive, send: Send) -> None:
     path = scope.get("path", "")
     if path == "/mcp" or path.startswith("/mcp/"):
-        await mcp_application(scope, receive, send)
+        await traced_mcp_application(scope, receive, send)
         return
     await django_application(scope, receive, send)
 

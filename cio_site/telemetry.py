@@ -511,12 +511,25 @@ def _shutdown_locked() -> None:
     _state.ids = None
 
 
-def wrap_asgi(app: Any) -> Any:
-    """The ASGI app wrapped in OpenTelemetry's ASGI middleware when tracing is on (for routes
-    Django does not serve, such as ``/mcp``); the app itself when it is off."""
-    if _state.tracer_provider is None:
-        return app
-    from opentelemetry.instrumentation.asgi import OpenTelemetryMiddleware
+class TracedAsgi:
+    """An ASGI app under OpenTelemetry's ASGI middleware while tracing is on, for the routes
+    Django does not serve (``/mcp``); the app itself when it is off. Checked per request,
+    so tracing set up after the ASGI module was imported takes effect."""
 
-    return OpenTelemetryMiddleware(app, tracer_provider=_state.tracer_provider,
-                                   meter_provider=_state.meter_provider)
+    def __init__(self, app: Any) -> None:
+        self.app = app
+        self._provider: Any = None
+        self._traced: Any = app
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        provider = _state.tracer_provider
+        if provider is None:
+            await self.app(scope, receive, send)
+            return
+        if provider is not self._provider:
+            from opentelemetry.instrumentation.asgi import OpenTelemetryMiddleware
+
+            self._traced = OpenTelemetryMiddleware(self.app, tracer_provider=provider,
+                                                   meter_provider=_state.meter_provider)
+            self._provider = provider
+        await self._traced(scope, receive, send)

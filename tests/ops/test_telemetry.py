@@ -8,6 +8,7 @@ import json
 import uuid
 from typing import Any
 
+import httpx
 import nats
 import pytest
 from asgiref.sync import sync_to_async
@@ -302,3 +303,21 @@ def test_celery_task_runs_in_a_span(otel: Collector) -> None:
     span = otel.wait_for(lambda c: next(
         (s for s in c.spans if s["name"] == "run/tests.ops.echo"), None))
     assert span["attributes"]["celery.task_name"] == "tests.ops.echo"
+
+
+@pytest.mark.django_db(transaction=True)
+async def test_mcp_requests_are_traced_too(otel: Collector) -> None:
+    """``/mcp`` is not served by Django: the ASGI instrumentation traces it, refusals too."""
+    from cio_site.asgi import application
+
+    transport = httpx.ASGITransport(app=application)
+    async with httpx.AsyncClient(transport=transport, base_url="http://localhost") as http:
+        call = {"jsonrpc": "2.0", "id": 1, "method": "tools/list", "params": {}}
+        response = await http.post("/mcp", json=call, headers={"traceparent": TRACEPARENT})
+    assert response.status_code == 401
+    span = await asyncio.to_thread(otel.wait_for, lambda c: next(
+        (s for s in c.spans if s["trace_id"] == TRACE and s["kind"] == 2), None))
+    assert span["scope"].startswith("opentelemetry.instrumentation.asgi")
+    assert span["parent_span_id"] == PARENT_SPAN
+    assert span["attributes"].get("http.response.status_code",
+                                  span["attributes"].get("http.status_code")) == 401
