@@ -342,7 +342,7 @@ class Gate:
             "instance": self.instance,
             "signal_subject": signal_subject,
         }
-        # The intent as received goes last, serialised straight from the model.
+        # The intent goes last: the received bytes (fast path) or the model's JSON.
         payload = intent.audit_json() if intent else to_json(pending.raw_payload or {})
         decision_body = _encode(decision)[:-1] + b',"intent":' + payload + b"}"
         return Verdict(

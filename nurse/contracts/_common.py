@@ -133,6 +133,12 @@ def is_valid_traceparent(value: object) -> bool:
     return match is not None and match[1] != _ZERO_TRACE and match[2] != _ZERO_SPAN
 
 
+def traceparent_in(carrier: object) -> str | None:
+    """The valid ``traceparent`` of a W3C carrier dict (``_otel_trace_context``), if any."""
+    value = carrier.get("traceparent") if isinstance(carrier, dict) else None
+    return value if is_valid_traceparent(value) else None
+
+
 def _check_traceparent(value: str) -> str:
     if not is_valid_traceparent(value):
         raise ValueError("traceparent must look like 00-<32 hex>-<16 hex>-<2 hex>")

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, JsonValue
+from pydantic import BaseModel, ConfigDict, Field
 
 from nurse.contracts._common import (
     Action,
@@ -20,6 +20,7 @@ from nurse.contracts._common import (
     TimeInForce,
     UtcDatetime,
     is_valid_traceparent,
+    traceparent_in,
 )
 
 ENGINE_COMMIT = "9adbfe9e657346a68f59fcf6c072ae3c29f3323e"
@@ -128,9 +129,4 @@ def signal_from_json(raw: bytes | str) -> Signal:
 
 def trace_context_of(payload: dict[str, Any]) -> str | None:
     """The valid ``traceparent`` inside a payload's ``_otel_trace_context``, if any."""
-    carrier: JsonValue | Any = payload.get("_otel_trace_context")
-    if isinstance(carrier, dict):
-        value = carrier.get("traceparent")
-        if is_valid_traceparent(value):
-            return str(value)
-    return None
+    return traceparent_in(payload.get("_otel_trace_context"))

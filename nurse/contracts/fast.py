@@ -22,7 +22,6 @@ both paths on random payloads: same outcome, same reasons, same values, same sig
 
 from __future__ import annotations
 
-import json
 from datetime import datetime
 from typing import Annotated, Any, Final, Literal, Protocol
 
@@ -35,8 +34,8 @@ from nurse.contracts._common import (
     SignalType,
     StrategyMode,
     TimeInForce,
-    is_valid_traceparent,
     parse_iso_timestamp,
+    traceparent_in,
 )
 from nurse.contracts.intent import (
     DEFAULT_FUTURE_SKEW_S,
@@ -46,6 +45,7 @@ from nurse.contracts.intent import (
     check_age,
     parse_intent,
     refuse_duplicate_keys,
+    signal_with_head,
 )
 
 # The Intent's bounds, as msgspec constraints (patterns anchored with \Z: Python's "$"
@@ -128,9 +128,7 @@ class FastIntent(Struct, kw_only=True, forbid_unknown_fields=True, omit_defaults
 
     @property
     def traceparent(self) -> str | None:
-        carrier = self.otel
-        value = carrier.get("traceparent") if carrier else None
-        return str(value) if is_valid_traceparent(value) else None
+        return traceparent_in(self.otel)
 
     def audit_json(self) -> bytes:
         """The intent as received: every key is a validated field (no escapes, no extras)."""
@@ -142,10 +140,9 @@ class FastIntent(Struct, kw_only=True, forbid_unknown_fields=True, omit_defaults
         """What ``Intent.signal_json`` writes for the same intent (same keys and values)."""
         body = _encode(structs.replace(self, **_NOT_IN_BODY))
         strategy = self.strategy if self.strategy is not None else self.strategy_id
-        head = (f'{{"_otel_trace_context":{{"traceparent":"{traceparent}"}},'
-                f'"decision_id":"{decision_id}","source":{json.dumps(source)},'
-                f'"strategy":{json.dumps(strategy)},"timestamp":"{timestamp}"')
-        return head.encode() + (b"}" if body == b"{}" else b"," + body[1:])
+        return signal_with_head(body, decision_id=decision_id, source=source,
+                                strategy=strategy, timestamp=timestamp,
+                                traceparent=traceparent)
 
 
 class IntentView(Protocol):
@@ -218,20 +215,25 @@ def parse_intent_fast(
     max_bytes: int = DEFAULT_MAX_BYTES,
 ) -> FastIntent | Intent:
     """``parse_intent``'s answer for any payload; canonical ones take the fast path."""
-    if type(raw) is not bytes or len(raw) > max_bytes or b"\\u" in raw:
-        return parse_intent(raw, now=now, max_age_s=max_age_s,
-                            future_skew_s=future_skew_s, max_bytes=max_bytes)
-    refuse_duplicate_keys(raw)
-    try:
-        intent = _decode(raw)
-    except (msgspec.ValidationError, msgspec.DecodeError):
-        intent = None
-    if intent is None or not _canonical(intent):
+    intent = _decode_canonical(raw, max_bytes)
+    if intent is None:  # (parse_intent repeats the size and duplicate-key checks: cheap)
         return parse_intent(raw, now=now, max_age_s=max_age_s,
                             future_skew_s=future_skew_s, max_bytes=max_bytes)
     check_age(intent.epoch, now=now, max_age_s=max_age_s, future_skew_s=future_skew_s)
     intent.__dict__["raw"] = raw
     return intent
+
+
+def _decode_canonical(raw: bytes, max_bytes: int) -> FastIntent | None:
+    """The payload as a ``FastIntent``, or None when ``parse_intent`` must decide it."""
+    if type(raw) is not bytes or len(raw) > max_bytes or b"\\u" in raw:
+        return None
+    refuse_duplicate_keys(raw)
+    try:
+        intent = _decode(raw)
+    except (msgspec.ValidationError, msgspec.DecodeError):
+        return None
+    return intent if _canonical(intent) else None
 
 
 def _canonical(intent: FastIntent) -> bool:

@@ -37,9 +37,9 @@ from nurse.contracts._common import (
     StrategyId,
     StrategyMode,
     TimeInForce,
-    is_valid_traceparent,
     parse_iso_timestamp,
     to_utc,
+    traceparent_in,
 )
 from nurse.contracts.engine_signal import SIGNAL_FIELDS, Signal
 from nurse.contracts.errors import ContractCode, IntentRejected, rejection_from_validation_error
@@ -284,12 +284,7 @@ class Intent(BaseModel):
     def traceparent(self) -> str | None:
         """The sender's W3C traceparent from ``_otel_trace_context``, if well formed."""
         extra = self.__pydantic_extra__
-        carrier = extra.get("_otel_trace_context") if extra else None
-        if isinstance(carrier, dict):
-            value = carrier.get("traceparent")
-            if is_valid_traceparent(value):
-                return str(value)
-        return None
+        return traceparent_in(extra.get("_otel_trace_context")) if extra else None
 
     def to_signal(
         self, *, decision_id: str, source: str = "petrosa-cio", timestamp: datetime
@@ -318,10 +313,9 @@ class Intent(BaseModel):
         Signal path for random intents."""
         body = _SERIALIZER.to_json(self, include=_SIGNAL_BODY, exclude_none=True)
         strategy = self.strategy if self.strategy is not None else self.strategy_id
-        head = (f'{{"_otel_trace_context":{{"traceparent":"{traceparent}"}},'
-                f'"decision_id":"{decision_id}","source":{json.dumps(source)},'
-                f'"strategy":{json.dumps(strategy)},"timestamp":"{timestamp}"')
-        return head.encode() + (b"}" if body == b"{}" else b"," + body[1:])
+        return signal_with_head(body, decision_id=decision_id, source=source,
+                                strategy=strategy, timestamp=timestamp,
+                                traceparent=traceparent)
 
     def audit_json(self) -> bytes:
         """``audit_payload()`` as JSON bytes (what the decision record carries)."""
@@ -330,6 +324,16 @@ class Intent(BaseModel):
     def audit_payload(self) -> dict[str, Any]:
         """JSON-ready dict of everything received (after alias resolution), for the audit."""
         return self.model_dump(mode="json", exclude_unset=True)
+
+
+def signal_with_head(body: bytes, *, decision_id: str, source: str, strategy: str,
+                     timestamp: str, traceparent: str) -> bytes:
+    """A signal's JSON: the keys the gate writes at decision time, then ``body`` (the
+    intent's other Signal fields as a JSON object)."""
+    head = (f'{{"_otel_trace_context":{{"traceparent":"{traceparent}"}},'
+            f'"decision_id":"{decision_id}","source":{json.dumps(source)},'
+            f'"strategy":{json.dumps(strategy)},"timestamp":"{timestamp}"')
+    return head.encode() + (b"}" if body == b"{}" else b"," + body[1:])
 
 
 _SERIALIZER = Intent.__pydantic_serializer__

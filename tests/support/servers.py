@@ -58,17 +58,20 @@ def redis_server(port: int | None = None) -> Server:
                    "--appendonly", "no"], port)
 
 
+def _nats_exe() -> str:
+    binary = ROOT / ".venv" / "bin" / "nats-server"
+    return str(binary) if binary.exists() else (shutil.which("nats-server") or "nats-server")
+
+
 def nats_server(store: Path, port: int | None = None) -> Server:
     port = port or free_port()
-    binary = ROOT / ".venv" / "bin" / "nats-server"
-    exe = str(binary) if binary.exists() else (shutil.which("nats-server") or "nats-server")
+    exe = _nats_exe()
     return Server([exe, "-a", "127.0.0.1", "-p", str(port), "-js", "-sd", str(store)], port)
 
 
 def nats_cluster(store: Path, size: int = 3) -> list[Server]:
     """``size`` JetStream servers on loopback routed into one cluster (not started)."""
-    binary = ROOT / ".venv" / "bin" / "nats-server"
-    exe = str(binary) if binary.exists() else (shutil.which("nats-server") or "nats-server")
+    exe = _nats_exe()
     ports = [free_port() for _ in range(size)]
     routes = [free_port() for _ in range(size)]
     seeds = ",".join(f"nats://127.0.0.1:{r}" for r in routes)
