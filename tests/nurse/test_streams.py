@@ -73,10 +73,19 @@ async def test_replicas_are_raised_never_lowered_and_a_decision_is_stored_on_thr
         ack = await js.publish(f"{prefix}.approved.s1", b'{"decision_id": "d1"}',
                                headers={"Nats-Msg-Id": "d1"}, timeout=10)
         assert ack.stream == name
-        # One node down: a quorum (2 of 3) still stores decisions.
+        # One node down: a quorum (2 of 3) still stores decisions. When the killed node led
+        # the stream, the others elect a new leader first: retried with the same id, as the
+        # decision's Nats-Msg-Id makes a retry safe (stored once).
         cluster[2].kill()
-        ack = await js.publish(f"{prefix}.approved.s1", b'{"decision_id": "d2"}',
-                               headers={"Nats-Msg-Id": "d2"}, timeout=10)
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                ack = await js.publish(f"{prefix}.approved.s1", b'{"decision_id": "d2"}',
+                                       headers={"Nats-Msg-Id": "d2"}, timeout=3)
+                break
+            except (nats.errors.TimeoutError, APIError, nats.errors.NoRespondersError):
+                assert time.monotonic() < deadline
+                await asyncio.sleep(0.5)
         assert ack.seq == 2
     finally:
         await nc.close()
